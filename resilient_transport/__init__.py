@@ -1,0 +1,30 @@
+"""resilient_transport: a drop-in httpx transport that retries what is safe to retry."""
+
+from ._backoff import backoff_delay
+from ._budget import RetryBudget
+from ._client import AsyncResilientClient, create_async_resilient_client, simple_async_request
+from ._context import RequestContext
+from ._events import AsyncEvent, EventType
+from ._monitor import EventMonitor, RequestResult
+from ._policy import IDEMPOTENT_METHODS, FailureKind, GiveUpReason, classify_error
+from ._transport import RetryingAsyncTransport
+from ._version import __version__
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "AsyncEvent",
+    "AsyncResilientClient",
+    "EventMonitor",
+    "EventType",
+    "FailureKind",
+    "GiveUpReason",
+    "RequestContext",
+    "RequestResult",
+    "RetryBudget",
+    "RetryingAsyncTransport",
+    "__version__",
+    "backoff_delay",
+    "classify_error",
+    "create_async_resilient_client",
+    "simple_async_request",
+]

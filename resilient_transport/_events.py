@@ -1,0 +1,157 @@
+"""Events: what happened to a request, sent without ever waiting."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import anyio
+import httpx
+
+from ._context import RequestContext
+from ._policy import GiveUpReason
+
+__all__ = ["AsyncEvent", "EventSink", "EventType", "safe_url"]
+
+logger = logging.getLogger("resilient_transport")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class EventType(str, enum.Enum):
+    """What an :class:`AsyncEvent` reports."""
+
+    SUCCESS = "success"
+    """Terminal: an HTTP response came back (any status)."""
+    RETRY = "retry"
+    """An attempt failed and another one will be made after ``delay`` seconds."""
+    ERROR = "error"
+    """Terminal: retries exhausted or refused, or an error that is not retried."""
+    TIMEOUT = "timeout"
+    """Terminal: a timeout (``httpx.TimeoutException`` or httpcore's) ended the request."""
+    CANCELLED = "cancelled"
+    """Terminal: the request was cancelled, during an attempt or a backoff sleep."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether this is the last event of its request."""
+        return self is not EventType.RETRY
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AsyncEvent:
+    """One thing that happened to one request; immutable.
+
+    Events never carry a header value or a body, and the URL is stripped of
+    any ``user:password``.
+
+    Attributes:
+        event_type: What happened.
+        context: The request's :class:`RequestContext` at that moment; its
+            ``current_attempt`` counts the failed attempts so far.
+        timestamp: Wall-clock time of the event (``time.time()``).
+        data: Extra read-only data (empty unless an integration adds some).
+        error: The exception that caused a ``RETRY`` or ended the request.
+        method: The request's HTTP method.
+        url: The request's URL without credentials.
+        attempts: Attempts sent so far, the one in flight included.
+        elapsed: Seconds since the first attempt started.
+        status_code: The response status, on ``SUCCESS`` and on a ``RETRY``
+            caused by a retried status.
+        delay: On ``RETRY``, the seconds slept before the next attempt.
+        reason: On a terminal event, why the request was not retried (again);
+            ``None`` when nothing was refused (a first-time success).
+    """
+
+    event_type: EventType
+    context: RequestContext
+    timestamp: float
+    data: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY)
+    error: BaseException | None = None
+    method: str = ""
+    url: str = ""
+    attempts: int = 1
+    elapsed: float = 0.0
+    status_code: int | None = None
+    delay: float | None = None
+    reason: GiveUpReason | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The request's id (``context.request_id``)."""
+        return self.context.request_id
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether this is the last event of its request."""
+        return self.event_type is not EventType.RETRY
+
+
+def safe_url(url: httpx.URL) -> str:
+    """Return ``url`` as text without any ``user:password``."""
+    if url.userinfo:
+        url = url.copy_with(username=None, password=None)
+    return str(url)
+
+
+class _SendNowait(Protocol):
+    def send_nowait(self, item: AsyncEvent, /) -> None: ...  # pragma: no cover
+
+    async def aclose(self) -> None: ...  # pragma: no cover
+
+
+class EventSink:
+    """Sends events to a stream without ever waiting or raising.
+
+    A full stream drops the event and counts it; a closed or broken stream
+    stops emission for good. Anything else a stream raises is counted as a
+    drop and logged once per sink: observability never fails a request.
+    """
+
+    __slots__ = ("_owned", "_stream", "_warned", "dropped")
+
+    def __init__(self, stream: object) -> None:
+        if stream is not None and not (
+            callable(getattr(stream, "send_nowait", None))
+            and callable(getattr(stream, "aclose", None))
+        ):
+            raise TypeError(
+                "events must be an anyio memory object send stream (with send_nowait() "
+                f"and aclose()) or None, got {stream!r}"
+            )
+        self._owned: _SendNowait | None = stream  # type: ignore[assignment]
+        self._stream: _SendNowait | None = self._owned
+        self._warned = False
+        self.dropped = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether events are still being sent."""
+        return self._stream is not None
+
+    def emit(self, event: AsyncEvent) -> None:
+        """Send ``event`` if it fits; never waits, never raises."""
+        stream = self._stream
+        if stream is None:
+            return
+        try:
+            stream.send_nowait(event)
+        except anyio.WouldBlock:
+            self.dropped += 1
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._stream = None
+        except Exception:
+            self.dropped += 1
+            if not self._warned:
+                self._warned = True
+                logger.exception("event stream %r failed; events are being dropped", stream)
+
+    async def aclose(self) -> None:
+        """Close the send end this sink owns."""
+        stream, self._owned, self._stream = self._owned, None, None
+        if stream is not None:
+            await stream.aclose()

@@ -1,0 +1,368 @@
+"""The monitor: a task that consumes events, calls callbacks and keeps results."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ._events import AsyncEvent, EventType
+from ._policy import GiveUpReason
+
+__all__ = ["DEFAULT_MAX_RESULTS", "EventCallback", "EventMonitor", "RequestResult"]
+
+logger = logging.getLogger("resilient_transport")
+
+#: Results kept by default: enough to look up any recent request, small enough
+#: (a few MB) that a process serving millions of requests stays flat.
+DEFAULT_MAX_RESULTS = 10_000
+
+# Events handled back to back before the loop yields to other tasks, so that
+# a flood of buffered events cannot starve the requests that produce them.
+_BATCH = 128
+# Scheduler passes to wait for the loop to leave an ambiguous state.
+_SPINS = 100
+
+#: A callback: ``(event) -> None``, or ``async (event) -> None``.
+EventCallback = Callable[[AsyncEvent], "Awaitable[Any] | Any"]
+
+
+class _ReceiveStream(Protocol):  # what the monitor needs of anyio's memory stream
+    def receive_nowait(self) -> AsyncEvent: ...  # pragma: no cover
+
+    async def receive(self) -> AsyncEvent: ...  # pragma: no cover
+
+    def statistics(self) -> Any: ...  # pragma: no cover
+
+    async def aclose(self) -> None: ...  # pragma: no cover
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestResult:
+    """How one request ended; built from its terminal event.
+
+    Attributes:
+        request_id: The request's id.
+        attempts: Attempts sent in all (retries + 1).
+        total_time: Seconds from the start of the first attempt to the end.
+        outcome: The terminal :class:`EventType`.
+        status_code: The final response's status, or ``None``.
+        error: The exception that ended the request, or ``None``.
+        reason: Why it was not retried (again), or ``None``.
+        method: The HTTP method.
+        url: The URL, without credentials.
+    """
+
+    request_id: str
+    attempts: int
+    total_time: float
+    outcome: EventType
+    status_code: int | None = None
+    error: BaseException | None = None
+    reason: GiveUpReason | None = None
+    method: str = ""
+    url: str = ""
+
+    @property
+    def retries(self) -> int:
+        """Retries performed: ``attempts - 1``."""
+        return self.attempts - 1
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether an HTTP response came back (any status)."""
+        return self.outcome is EventType.SUCCESS
+
+    @classmethod
+    def from_event(cls, event: AsyncEvent) -> RequestResult:
+        """Build the result of a request from its terminal event."""
+        return cls(
+            request_id=event.context.request_id,
+            attempts=event.attempts,
+            total_time=event.elapsed,
+            outcome=event.event_type,
+            status_code=event.status_code,
+            error=event.error,
+            reason=event.reason,
+            method=event.method,
+            url=event.url,
+        )
+
+
+class EventMonitor:
+    """Consumes :class:`AsyncEvent`\\ s: calls callbacks, keeps per-request results.
+
+    Run it with ``async with monitor:`` (which starts its loop in a task and,
+    on exit, processes every event already sent before stopping), or await
+    :meth:`run` in a task group of your own (it returns once every send end is
+    closed and every event is processed).
+
+    Args:
+        receive: The receive end of an anyio memory object stream. The
+            monitor owns it and closes it when ``async with`` ends.
+        max_results: Results kept (the most recent requests); older ones are
+            forgotten, so memory stays flat however many requests pass.
+
+    Raises:
+        TypeError: ``receive`` is not a memory object receive stream, or
+            ``max_results`` is not an int.
+        ValueError: ``max_results`` is negative.
+    """
+
+    def __init__(self, receive: Any, *, max_results: int = DEFAULT_MAX_RESULTS) -> None:
+        for method in ("receive", "receive_nowait", "statistics", "aclose"):
+            if not callable(getattr(receive, method, None)):
+                raise TypeError(
+                    f"receive must be an anyio memory object receive stream, got {receive!r}"
+                )
+        if isinstance(max_results, bool) or not isinstance(max_results, int):
+            raise TypeError(f"max_results must be an int, got {max_results!r}")
+        if max_results < 0:
+            raise ValueError(f"max_results must be >= 0, got {max_results!r}")
+        self._receive: _ReceiveStream = receive
+        self._max_results = max_results
+        self._results: OrderedDict[str, RequestResult] = OrderedDict()
+        self._callbacks: dict[EventType | None, list[EventCallback]] = {}
+        self._dispatch: dict[EventType, tuple[EventCallback, ...]] = dict.fromkeys(EventType, ())
+        self._waiters: list[tuple[int, anyio.Event]] = []
+        self._processed = 0
+        self._callback_errors = 0
+        self._started = False
+        self._running = False
+        self._finished = False
+        self._in_receive = False
+        self._processing = False
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    # -- configuration --------------------------------------------------------
+
+    def add_event_callback(self, event_type: EventType | None, callback: EventCallback) -> None:
+        """Call ``callback(event)`` for every event of ``event_type`` (``None``: every type).
+
+        ``callback`` may be a plain function or a coroutine function; it runs
+        in the monitor's task, in event order. If it raises, the error is
+        logged on the ``resilient_transport`` logger and the monitor goes on.
+        A slow callback slows only the monitor: when its stream fills up,
+        transports drop events (and count them) rather than wait.
+        """
+        if event_type is not None and not isinstance(event_type, EventType):
+            raise TypeError(f"event_type must be an EventType or None, got {event_type!r}")
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        self._callbacks.setdefault(event_type, []).append(callback)
+        self._rebuild_dispatch()
+
+    def remove_event_callback(self, event_type: EventType | None, callback: EventCallback) -> None:
+        """Stop calling ``callback`` for ``event_type``; ``ValueError`` if it was not added."""
+        try:
+            self._callbacks.get(event_type, []).remove(callback)
+        except ValueError:
+            raise ValueError(f"{callback!r} is not registered for {event_type!r}") from None
+        self._rebuild_dispatch()
+
+    def _rebuild_dispatch(self) -> None:
+        every = self._callbacks.get(None, [])
+        self._dispatch = {t: (*self._callbacks.get(t, ()), *every) for t in EventType}
+
+    # -- results --------------------------------------------------------------
+
+    def get_result(self, request_id: str) -> RequestResult | None:
+        """The result of a finished request, or ``None`` (unknown, unfinished or forgotten)."""
+        return self._results.get(request_id)
+
+    @property
+    def results(self) -> dict[str, RequestResult]:
+        """A snapshot of the kept results, oldest first."""
+        return dict(self._results)
+
+    @property
+    def max_results(self) -> int:
+        """How many results are kept at most."""
+        return self._max_results
+
+    @property
+    def events_processed(self) -> int:
+        """Events taken off the stream and processed so far."""
+        return self._processed
+
+    @property
+    def callback_errors(self) -> int:
+        """Exceptions raised by callbacks (each was logged)."""
+        return self._callback_errors
+
+    @property
+    def running(self) -> bool:
+        """Whether the consuming loop is running."""
+        return self._running
+
+    # -- the loop -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume events until every send end is closed and all events are processed.
+
+        Raises:
+            RuntimeError: The monitor was already started.
+        """
+        self._claim()
+        await self._loop()
+
+    def _claim(self) -> None:
+        if self._started:
+            raise RuntimeError("this EventMonitor has already been started")
+        self._started = self._running = True
+
+    async def _loop(self) -> None:
+        receive = self._receive
+        batch = 0
+        try:
+            while True:
+                try:
+                    event = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    if self._waiters:
+                        # Nothing is buffered: every event sent before any
+                        # waiter arrived has been processed.
+                        self._wake_all()
+                    self._in_receive = True
+                    try:
+                        event = await receive.receive()
+                    finally:
+                        self._in_receive = False
+                    batch = 0
+                else:
+                    batch += 1
+                    if batch >= _BATCH:
+                        batch = 0
+                        await anyio.lowlevel.checkpoint()
+                await self._process(event)
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            pass
+        finally:
+            self._running = False
+            self._finished = True
+            self._wake_all()
+
+    async def _process(self, event: AsyncEvent) -> None:
+        self._processing = True
+        for callback in self._dispatch[event.event_type]:
+            try:
+                outcome = callback(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                self._callback_errors += 1
+                logger.exception(
+                    "event callback %r raised on a %s event for request %s",
+                    callback,
+                    event.event_type.value,
+                    event.context.request_id,
+                )
+        if event.event_type is not EventType.RETRY and self._max_results:
+            results = self._results
+            request_id = event.context.request_id
+            if request_id in results:
+                del results[request_id]
+            results[request_id] = RequestResult.from_event(event)
+            if len(results) > self._max_results:
+                results.popitem(last=False)
+        self._processed += 1
+        self._processing = False
+        if self._waiters:
+            self._wake_waiters()
+
+    def _wake_all(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for _, waiter in waiters:
+            waiter.set()
+
+    def _wake_waiters(self) -> None:
+        processed = self._processed
+        waiting = []
+        for target, waiter in self._waiters:
+            if processed >= target:
+                waiter.set()
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+
+    async def wait_for_all_requests(self) -> dict[str, RequestResult]:
+        """Wait until every event sent before this call is processed; return the results.
+
+        Returns at once if the loop has already finished.
+
+        Raises:
+            RuntimeError: The monitor was never started.
+        """
+        if not self._started:
+            raise RuntimeError(
+                "the EventMonitor was never started: use `async with monitor:` or run()"
+            )
+        # Every event in the buffer is counted. One handed by a sender straight
+        # to the loop's pending receive() is not in the buffer: that is the
+        # case when the loop is inside receive() but no longer registered as a
+        # waiting receiver. A loop that has entered receive() and not yet
+        # registered looks the same for a moment, so look again once the loop
+        # has run; under steady traffic, give up telling them apart (counting
+        # one event too many only waits for the next event to arrive).
+        spins = 0
+        while not self._finished:
+            stats = self._receive.statistics()
+            handed = self._in_receive and stats.tasks_waiting_receive == 0
+            if handed and spins < _SPINS:
+                spins += 1
+                await anyio.lowlevel.checkpoint()
+                continue
+            target = self._processed + stats.current_buffer_used + self._processing + handed
+            if self._processed < target:
+                waiter = anyio.Event()
+                self._waiters.append((target, waiter))
+                await waiter.wait()
+            break
+        return dict(self._results)
+
+    # -- as a context manager -------------------------------------------------
+
+    async def __aenter__(self) -> EventMonitor:
+        if self._started:
+            raise RuntimeError("this EventMonitor has already been started")
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        await task_group.start(self._run_started)
+        return self
+
+    async def _run_started(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        self._claim()
+        task_status.started()
+        await self._loop()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        assert task_group is not None
+        try:
+            if exc_type is None:
+                await self.wait_for_all_requests()
+        finally:
+            task_group.cancel_scope.cancel()
+            try:
+                # The block's own exception is not handed to the task group:
+                # it would come out wrapped in an ExceptionGroup, and a caller
+                # catching httpx.ConnectError around `async with` would miss it.
+                await task_group.__aexit__(None, None, None)
+            finally:
+                self._finished = True
+                await self._receive.aclose()
+        return None

@@ -1,0 +1,165 @@
+"""What is safe to retry, and why: the library's safety classes in one place."""
+
+from __future__ import annotations
+
+import enum
+import math
+import ssl
+from datetime import timezone
+from email.utils import parsedate_to_datetime
+
+import httpcore
+import httpx
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "MAYBE_PROCESSED_ERRORS",
+    "NOT_SENT_ERRORS",
+    "NOT_SENT_TIMEOUTS",
+    "TIMEOUT_ERRORS",
+    "FailureKind",
+    "GiveUpReason",
+    "classify_error",
+    "is_idempotent",
+    "parse_retry_after",
+]
+
+# Retried by default. A connect failure happens before a single byte of the
+# request is sent: the server cannot have seen it, so resending is safe for
+# every method and every body, streamed or not. httpx maps httpcore's error
+# to its own; an inner transport that talks to httpcore directly raises the
+# raw one, so both are listed.
+NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (httpx.ConnectError, httpcore.ConnectError)
+
+# Also nothing sent, but a timeout: the user chose that limit, so retrying it
+# is opt-in (``retry_connect_timeouts``).
+NOT_SENT_TIMEOUTS: tuple[type[BaseException], ...] = (
+    httpx.ConnectTimeout,
+    httpcore.ConnectTimeout,
+)
+
+# The request may have reached the server, which may have acted on it: the
+# connection broke or went silent after (part of) the request was written.
+# This includes a stale keep-alive connection closed by the server ("Server
+# disconnected without sending a response"). Safe to resend only when the
+# request is idempotent (``retry_idempotent_errors``).
+MAYBE_PROCESSED_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpcore.ReadError,
+    httpcore.WriteError,
+    httpcore.RemoteProtocolError,
+    httpcore.ReadTimeout,
+    httpcore.WriteTimeout,
+)
+
+# A terminal error of one of these types makes a TIMEOUT event.
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TimeoutException,
+    httpcore.TimeoutException,
+)
+
+# RFC 9110 section 9.2.2, with a request carrying an Idempotency-Key header
+# (draft-ietf-httpapi-idempotency-key-header) counted as idempotent too.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+# How deep to look through ``__cause__`` / ``__context__`` for the TLS error
+# behind a ConnectError; httpx wraps httpcore which wraps ssl: depth 2.
+_CAUSE_DEPTH = 8
+
+
+class FailureKind(enum.Enum):
+    """The safety class of a failed attempt."""
+
+    NOT_SENT = "not_sent"
+    """Connection never established: safe to resend for every method."""
+    NOT_SENT_TIMEOUT = "not_sent_timeout"
+    """Connect timeout: nothing sent; retried only with ``retry_connect_timeouts``."""
+    MAYBE_PROCESSED = "maybe_processed"
+    """The server may have acted: resent only for idempotent requests, opt-in."""
+    CERTIFICATE = "certificate"
+    """TLS certificate or hostname verification failed: never retried."""
+    OTHER = "other"
+    """Anything else: never retried."""
+
+
+class GiveUpReason(str, enum.Enum):
+    """Why a request was not retried (again); carried by its terminal event."""
+
+    EXHAUSTED = "exhausted"
+    """``max_retries`` retries were made."""
+    NOT_RETRYABLE = "not_retryable"
+    """The failure is not one the policy retries (or the status not listed)."""
+    NOT_IDEMPOTENT = "not_idempotent"
+    """Retrying would be allowed for an idempotent request, and this one is not."""
+    CERTIFICATE = "certificate"
+    """TLS verification failed: retrying cannot fix it and must not hide it."""
+    BODY_SENT = "body_sent"
+    """A one-shot streamed body was (partly) consumed and cannot be sent again."""
+    DEADLINE = "deadline"
+    """The next sleep would cross the request's deadline."""
+    BUDGET = "budget"
+    """The shared retry budget is spent."""
+    RETRY_AFTER_TOO_LONG = "retry_after_too_long"
+    """The server asked to wait longer than ``max_retry_after``."""
+    CANCELLED = "cancelled"
+    """The request was cancelled."""
+
+
+def _has_certificate_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(_CAUSE_DEPTH):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def classify_error(exc: BaseException) -> FailureKind:
+    """Return the safety class of an exception raised by an attempt."""
+    if isinstance(exc, NOT_SENT_ERRORS):
+        # httpcore reports a failed TLS verification as a ConnectError; the
+        # ssl.SSLCertVerificationError behind it says it must not be retried.
+        if _has_certificate_error(exc):
+            return FailureKind.CERTIFICATE
+        return FailureKind.NOT_SENT
+    if isinstance(exc, NOT_SENT_TIMEOUTS):
+        return FailureKind.NOT_SENT_TIMEOUT
+    if isinstance(exc, MAYBE_PROCESSED_ERRORS):
+        return FailureKind.MAYBE_PROCESSED
+    return FailureKind.OTHER
+
+
+def is_idempotent(request: httpx.Request) -> bool:
+    """Whether ``request`` may be sent twice with the effect of once."""
+    return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Parse a ``Retry-After`` header into seconds from ``now`` (a Unix time).
+
+    Accepts delay-seconds (``"120"``) and an HTTP date. A date in the past
+    gives ``0.0``. Anything malformed, negative or non-finite gives ``None``
+    (the header is ignored and normal backoff applies).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        seconds = float(int(value[:32]))  # 32 digits is already past any sane cap
+        return seconds if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": RFC 5322's "UTC, origin unknown"
+        when = when.replace(tzinfo=timezone.utc)
+    try:
+        return max(0.0, when.timestamp() - now)
+    except (OverflowError, OSError, ValueError):  # pragma: no cover - platform limits
+        return None

@@ -1,0 +1,503 @@
+"""The retrying transport."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+
+from ._backoff import DEFAULT_RANDOM, retry_after_delay
+from ._budget import RetryBudget
+from ._context import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    RequestContext,
+)
+from ._events import AsyncEvent, EventSink, EventType, safe_url
+from ._policy import (
+    TIMEOUT_ERRORS,
+    FailureKind,
+    GiveUpReason,
+    classify_error,
+    is_idempotent,
+    parse_retry_after,
+)
+
+__all__ = ["RetryingAsyncTransport"]
+
+# A retried response's body is read (up to this many bytes) before it is
+# closed, so that its keep-alive connection goes back to the pool instead of
+# being torn down; a larger body is not worth it.
+_DRAIN_LIMIT = 65_536
+
+
+class _TrackedStream(httpx.AsyncByteStream):
+    """Wraps a one-shot request body to know whether sending it has begun."""
+
+    __slots__ = ("_stream", "started")
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self.started = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class RetryingAsyncTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that retries what is safe to retry.
+
+    Wraps any inner transport. By default it retries connection failures
+    only (``httpx.ConnectError`` and a raw ``httpcore.ConnectError``): the
+    request never left the client, so a retry is always safe. Everything else
+    passes through untouched, and when retries run out the last exception is
+    re-raised unchanged, as if no retry layer were there.
+
+    Every keyword that names a :class:`RequestContext` field sets the default
+    for requests that bring no context of their own; a request overrides them
+    with ``extensions={"retry": RequestContext(...)}`` (used as given) or
+    ``extensions={"retry": {"max_retries": 5}}`` (merged onto the defaults).
+
+    Args:
+        transport: The inner transport; ``None`` means ``httpx.AsyncHTTPTransport()``.
+        max_retries: Retries after the first attempt.
+        base_delay: Seconds before the first retry (exponential backoff after).
+        max_delay: Cap on any backoff delay, in seconds.
+        jitter: Fraction of each delay that is randomised, ``0..1``.
+        deadline: Seconds a whole request may take, sleeps included, or ``None``.
+        retry_connect_timeouts: Also retry ``ConnectTimeout``.
+        retry_idempotent_errors: Also retry errors after which the server may
+            have processed the request, for idempotent requests.
+        retry_statuses: HTTP statuses to retry, for idempotent requests.
+        max_retry_after: Largest ``Retry-After`` honoured, in seconds.
+        budget: A :class:`RetryBudget` to draw retries from (often shared).
+        events: An anyio memory object send stream for :class:`AsyncEvent`\\ s.
+            The transport owns it: :meth:`aclose` closes it.
+        sleep: ``async (seconds) -> None``; default ``anyio.sleep``.
+        clock: Monotonic seconds, for elapsed times and deadlines.
+        random: Returns a float in ``[0, 1)``, for jitter.
+
+    Raises:
+        TypeError: An argument has the wrong type (the message names it).
+        ValueError: An argument has a wrong value (the message names it).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        jitter: float = 1.0,
+        deadline: float | None = None,
+        retry_connect_timeouts: bool = False,
+        retry_idempotent_errors: bool = False,
+        retry_statuses: Collection[int] = frozenset(),
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        budget: RetryBudget | None = None,
+        events: Any = None,
+        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = DEFAULT_RANDOM,
+    ) -> None:
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise TypeError(
+                f"transport must be an httpx.AsyncBaseTransport or None, got {transport!r}"
+            )
+        if budget is not None and not isinstance(budget, RetryBudget):
+            raise TypeError(f"budget must be a RetryBudget or None, got {budget!r}")
+        for name, value in (("sleep", sleep), ("clock", clock), ("random", random)):
+            if not callable(value):
+                raise TypeError(f"{name} must be callable, got {value!r}")
+        self._defaults = RequestContext(
+            max_retries=max_retries,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            jitter=jitter,
+            deadline=deadline,
+            retry_connect_timeouts=retry_connect_timeouts,
+            retry_idempotent_errors=retry_idempotent_errors,
+            retry_statuses=frozenset(retry_statuses)
+            if isinstance(retry_statuses, (set, frozenset, list, tuple))
+            else retry_statuses,  # type: ignore[arg-type]  # validated by the context
+        )
+        self._sink = EventSink(events)  # raises TypeError for a bad stream
+        self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        self._budget = budget
+        self._sleep = sleep
+        self._clock = clock
+        self._random = random
+
+    # -- public state ---------------------------------------------------------
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The inner transport."""
+        return self._transport
+
+    @property
+    def defaults(self) -> RequestContext:
+        """The context used for requests that bring none (its id is replaced per request)."""
+        return self._defaults
+
+    @property
+    def budget(self) -> RetryBudget | None:
+        """The retry budget, if any."""
+        return self._budget
+
+    @property
+    def dropped_events(self) -> int:
+        """Events dropped because the event stream was full."""
+        return self._sink.dropped
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def __aenter__(self) -> RetryingAsyncTransport:
+        await self._transport.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        try:
+            await self._transport.__aexit__(exc_type, exc_value, traceback)
+        finally:
+            await self._sink.aclose()
+
+    async def aclose(self) -> None:
+        """Close the inner transport and the event send stream."""
+        try:
+            await self._transport.aclose()
+        finally:
+            await self._sink.aclose()
+
+    # -- the request path -----------------------------------------------------
+
+    def _context_for(self, request: httpx.Request) -> RequestContext:
+        extensions = request.extensions
+        value = extensions.get("retry")
+        if value is None:
+            ctx = self._defaults._with_fresh_id()
+        elif isinstance(value, RequestContext):
+            return value
+        elif isinstance(value, Mapping):
+            ctx = self._defaults._merged(value)
+        else:
+            raise TypeError(
+                'the "retry" request extension must be a RequestContext, a dict of '
+                f"RequestContext fields, or None; got {value!r}"
+            )
+        # A new dict: the caller's may be shared between requests.
+        request.extensions = {**extensions, "retry": ctx}
+        return ctx
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the inner transport, retrying as the context allows."""
+        ctx = self._context_for(request)
+        start = self._clock()
+        if ctx.deadline is not None:
+            _clamp_timeouts(request, ctx.deadline)
+        if ctx.max_retries and not isinstance(request.stream, httpx.ByteStream):
+            request.stream = _TrackedStream(request.stream)  # type: ignore[arg-type]
+        failure: BaseException | httpx.Response
+        try:
+            response = await self._transport.handle_async_request(request)
+        except BaseException as exc:
+            failure = exc
+        else:
+            if not ctx.retry_statuses or response.status_code not in ctx.retry_statuses:
+                # The success path: keep it short, it is nearly every request.
+                response.extensions["retry"] = ctx
+                if self._budget is not None:
+                    self._budget.record_success()
+                if self._sink._stream is not None:
+                    self._emit(
+                        EventType.SUCCESS,
+                        ctx,
+                        request,
+                        start,
+                        ctx.current_attempt + 1,
+                        status_code=response.status_code,
+                    )
+                return response
+            failure = response
+        # Called outside the except block, so that a later exception is not
+        # chained to this one: what propagates must be exactly what was raised.
+        return await self._recover(request, ctx, start, failure)
+
+    async def _recover(
+        self,
+        request: httpx.Request,
+        ctx: RequestContext,
+        start: float,
+        failure: BaseException | httpx.Response,
+    ) -> httpx.Response:
+        budget = self._budget
+        while True:
+            if isinstance(failure, httpx.Response):
+                response = failure
+                failed = ctx.increment_attempt()
+                if budget is not None:
+                    budget.record_failure()
+                reason, delay = self._status_verdict(request, response, failed, start)
+                if reason is not None:
+                    response.extensions["retry"] = ctx
+                    self._emit(
+                        EventType.SUCCESS,
+                        ctx,
+                        request,
+                        start,
+                        failed.current_attempt,
+                        status_code=response.status_code,
+                        reason=reason,
+                    )
+                    return response
+                drain: httpx.Response | None = response
+                self._emit(
+                    EventType.RETRY,
+                    failed,
+                    request,
+                    start,
+                    failed.current_attempt,
+                    status_code=response.status_code,
+                    delay=delay,
+                )
+            else:
+                exc = failure
+                if not isinstance(exc, Exception):
+                    self._emit_interrupted(exc, ctx, request, start, ctx.current_attempt + 1)
+                    raise exc
+                failed = ctx.increment_attempt()
+                kind = classify_error(exc)
+                if budget is not None and kind not in (FailureKind.OTHER, FailureKind.CERTIFICATE):
+                    budget.record_failure()
+                reason, delay = self._error_verdict(request, kind, failed, start)
+                if reason is not None:
+                    terminal = (
+                        EventType.TIMEOUT if isinstance(exc, TIMEOUT_ERRORS) else EventType.ERROR
+                    )
+                    self._emit(
+                        terminal,
+                        failed,
+                        request,
+                        start,
+                        failed.current_attempt,
+                        error=exc,
+                        reason=reason,
+                    )
+                    raise exc
+                self._emit(
+                    EventType.RETRY,
+                    failed,
+                    request,
+                    start,
+                    failed.current_attempt,
+                    error=exc,
+                    delay=delay,
+                )
+                drain = None
+            ctx = failed
+            request.extensions = {**request.extensions, "retry": ctx}
+            interrupted: BaseException | None = None
+            try:
+                if drain is not None:
+                    await _drain(drain)
+                await self._sleep(delay)
+            except BaseException as sleep_exc:  # a cancellation, most likely
+                interrupted = sleep_exc
+            if interrupted is not None:
+                self._emit_interrupted(interrupted, ctx, request, start, ctx.current_attempt)
+                raise interrupted
+            if ctx.deadline is not None:
+                _clamp_timeouts(request, ctx.deadline - (self._clock() - start))
+            try:
+                response = await self._transport.handle_async_request(request)
+            except BaseException as exc:
+                failure = exc
+                continue
+            if ctx.retry_statuses and response.status_code in ctx.retry_statuses:
+                failure = response
+                continue
+            response.extensions["retry"] = ctx
+            if budget is not None:
+                budget.record_success()
+            self._emit(
+                EventType.SUCCESS,
+                ctx,
+                request,
+                start,
+                ctx.current_attempt + 1,
+                status_code=response.status_code,
+                reason=None,
+            )
+            return response
+
+    def _error_verdict(
+        self,
+        request: httpx.Request,
+        kind: FailureKind,
+        failed: RequestContext,
+        start: float,
+    ) -> tuple[GiveUpReason | None, float]:
+        """Decide on a failed attempt: (why not retry, or None; delay before retrying)."""
+        if kind is FailureKind.CERTIFICATE:
+            return GiveUpReason.CERTIFICATE, 0.0
+        if kind is FailureKind.OTHER:
+            return GiveUpReason.NOT_RETRYABLE, 0.0
+        if kind is FailureKind.NOT_SENT_TIMEOUT and not failed.retry_connect_timeouts:
+            return GiveUpReason.NOT_RETRYABLE, 0.0
+        if kind is FailureKind.MAYBE_PROCESSED:
+            if not failed.retry_idempotent_errors:
+                return GiveUpReason.NOT_RETRYABLE, 0.0
+            if not is_idempotent(request):
+                return GiveUpReason.NOT_IDEMPOTENT, 0.0
+        stream = request.stream
+        if isinstance(stream, _TrackedStream) and stream.started:
+            return GiveUpReason.BODY_SENT, 0.0
+        return self._schedule(failed, None, start)
+
+    def _status_verdict(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        failed: RequestContext,
+        start: float,
+    ) -> tuple[GiveUpReason | None, float]:
+        """Decide on a response with a retried status: (why not retry, or None; delay)."""
+        if not is_idempotent(request):
+            return GiveUpReason.NOT_IDEMPOTENT, 0.0
+        stream = request.stream
+        if isinstance(stream, _TrackedStream) and stream.started:
+            return GiveUpReason.BODY_SENT, 0.0
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+        if retry_after is not None and retry_after > failed.max_retry_after:
+            if failed.has_retries_left:
+                return GiveUpReason.RETRY_AFTER_TOO_LONG, 0.0
+            return GiveUpReason.EXHAUSTED, 0.0
+        return self._schedule(failed, retry_after, start)
+
+    def _schedule(
+        self, failed: RequestContext, retry_after: float | None, start: float
+    ) -> tuple[GiveUpReason | None, float]:
+        """The checks every retry passes: attempts left, deadline, budget."""
+        if not failed.has_retries_left:
+            return GiveUpReason.EXHAUSTED, 0.0
+        if retry_after is not None:
+            delay = retry_after_delay(retry_after, self._random)
+        else:
+            delay = failed.calculate_delay(self._random)
+        if failed.deadline is not None and (self._clock() - start) + delay >= failed.deadline:
+            return GiveUpReason.DEADLINE, 0.0
+        if self._budget is not None and not self._budget.acquire_retry():
+            return GiveUpReason.BUDGET, 0.0
+        return None, delay
+
+    # -- events ---------------------------------------------------------------
+
+    def _emit(
+        self,
+        event_type: EventType,
+        ctx: RequestContext,
+        request: httpx.Request,
+        start: float,
+        attempts: int,
+        *,
+        error: BaseException | None = None,
+        status_code: int | None = None,
+        delay: float | None = None,
+        reason: GiveUpReason | None = None,
+    ) -> None:
+        if self._sink._stream is None:
+            return
+        try:
+            event = AsyncEvent(
+                event_type=event_type,
+                context=ctx,
+                timestamp=time.time(),
+                error=error,
+                method=request.method,
+                url=safe_url(request.url),
+                attempts=attempts,
+                elapsed=self._clock() - start,
+                status_code=status_code,
+                delay=delay,
+                reason=reason,
+            )
+        except Exception:  # pragma: no cover - observability must never fail a request
+            self._sink.dropped += 1
+            return
+        self._sink.emit(event)
+
+    def _emit_interrupted(
+        self,
+        exc: BaseException,
+        ctx: RequestContext,
+        request: httpx.Request,
+        start: float,
+        attempts: int,
+    ) -> None:
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            self._emit(
+                EventType.CANCELLED,
+                ctx,
+                request,
+                start,
+                attempts,
+                error=exc,
+                reason=GiveUpReason.CANCELLED,
+            )
+        else:  # KeyboardInterrupt, SystemExit, GeneratorExit...
+            self._emit(
+                EventType.ERROR,
+                ctx,
+                request,
+                start,
+                attempts,
+                error=exc,
+                reason=GiveUpReason.NOT_RETRYABLE,
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._transport!r}, defaults={self._defaults!r})"
+
+
+def _clamp_timeouts(request: httpx.Request, remaining: float) -> None:
+    """Make no phase of the next attempt outlast the request's deadline."""
+    remaining = max(remaining, 0.0)
+    timeouts = request.extensions.get("timeout")
+    if not isinstance(timeouts, Mapping):
+        timeouts = {}
+    clamped: dict[str, float] = {}
+    for phase in ("connect", "read", "write", "pool"):
+        value = timeouts.get(phase)
+        clamped[phase] = remaining if value is None else min(float(value), remaining)
+    request.extensions = {**request.extensions, "timeout": clamped}
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a little of a retried response, then close it: never leak a connection."""
+    try:
+        received = 0
+        async for chunk in response.stream:  # type: ignore[union-attr]
+            received += len(chunk)
+            if received > _DRAIN_LIMIT:
+                break
+    except Exception:  # the connection is discarded on close; nothing to save
+        pass
+    finally:
+        await response.aclose()
