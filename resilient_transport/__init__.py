@@ -11,13 +11,13 @@ from ._transport import RetryingAsyncTransport
 from ._version import __version__
 
 __all__ = [
-    "IDEMPOTENT_METHODS",
     "AsyncEvent",
     "AsyncResilientClient",
     "EventMonitor",
     "EventType",
     "FailureKind",
     "GiveUpReason",
+    "IDEMPOTENT_METHODS",
     "RequestContext",
     "RequestResult",
     "RetryBudget",
@@ -28,3 +28,11 @@ __all__ = [
     "create_async_resilient_client",
     "simple_async_request",
 ]
+
+# Public objects present themselves as resilient_transport.X (reprs, docs,
+# pickles), not as the private module that happens to define them.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) or callable(_value):
+        _value.__module__ = __name__
+del _name, _value

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
@@ -106,7 +107,7 @@ class RequestContext:
     deadline: float | None = None
     retry_connect_timeouts: bool = False
     retry_idempotent_errors: bool = False
-    retry_statuses: frozenset[int] = frozenset()
+    retry_statuses: AbstractSet[int] = frozenset()
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
 
     def __post_init__(self) -> None:

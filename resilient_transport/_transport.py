@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import Set as AbstractSet
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
@@ -129,9 +130,9 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             deadline=deadline,
             retry_connect_timeouts=retry_connect_timeouts,
             retry_idempotent_errors=retry_idempotent_errors,
-            retry_statuses=frozenset(retry_statuses)
-            if isinstance(retry_statuses, (set, frozenset, list, tuple))
-            else retry_statuses,  # type: ignore[arg-type]  # validated by the context
+            # Any collection: the context validates it and makes it a frozenset.
+            retry_statuses=cast(AbstractSet[int], retry_statuses),
+            max_retry_after=max_retry_after,
         )
         self._sink = EventSink(events)  # raises TypeError for a bad stream
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport

@@ -72,7 +72,15 @@ class _Counting(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.calls = 0
         self.requests: list[httpx.Request] = []
+        self.contexts: list[RequestContext | None] = []
         self.closed = False
+
+    def _record(self, request: httpx.Request) -> RequestContext | None:
+        self.calls += 1
+        self.requests.append(request)
+        ctx = request.extensions.get("retry")
+        self.contexts.append(ctx if isinstance(ctx, RequestContext) else None)
+        return self.contexts[-1]
 
     async def aclose(self) -> None:
         self.closed = True
@@ -92,7 +100,9 @@ class FlakyTransport(_Counting):
 
     Attributes:
         calls: Attempts received in all.
-        requests: Every request received, in order.
+        requests: Every request received, in order (one object per request,
+            received again on each retry).
+        contexts: The :class:`RequestContext` each attempt carried, in order.
         attempts: Attempts received per request id.
     """
 
@@ -110,10 +120,8 @@ class FlakyTransport(_Counting):
         self.attempts: dict[str, int] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        self.requests.append(request)
-        ctx = request.extensions.get("retry")
-        key = ctx.request_id if isinstance(ctx, RequestContext) else ""
+        ctx = self._record(request)
+        key = "" if ctx is None else ctx.request_id
         seen = self.attempts[key] = self.attempts.get(key, 0) + 1
         failures = self._failures(request) if callable(self._failures) else self._failures
         if seen <= failures:
@@ -137,8 +145,7 @@ class ScriptedTransport(_Counting):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index = self.calls
-        self.calls += 1
-        self.requests.append(request)
+        self._record(request)
         outcome = self._script[index] if index < len(self._script) else self._then
         return await _answer(outcome, request)
 

@@ -1,0 +1,59 @@
+"""The backoff arithmetic: pure, capped, jittered, overflow-safe."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from resilient_transport import backoff_delay
+from resilient_transport._backoff import retry_after_delay
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [(0, 1.0), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (60, 10.0)],
+)
+def test_without_jitter_the_schedule_doubles_up_to_the_cap(attempt: int, expected: float) -> None:
+    assert backoff_delay(attempt, base=1.0, cap=10.0, jitter=0.0) == expected
+
+
+def test_full_jitter_draws_below_the_capped_ceiling() -> None:
+    assert backoff_delay(3, 1.0, 10.0, 1.0, random=lambda: 0.0) == 4.0
+    assert backoff_delay(3, 1.0, 10.0, 1.0, random=lambda: 0.75) == 1.0
+    assert backoff_delay(9, 1.0, 10.0, 1.0, random=lambda: 0.5) == 5.0
+
+
+def test_the_cap_applies_before_the_jitter() -> None:
+    # Near the cap the jitter still spreads the delays instead of pinning them.
+    delays = {backoff_delay(50, 1.0, 10.0, 1.0, random=lambda r=r: r) for r in (0.1, 0.5, 0.9)}
+    assert len(delays) == 3
+    assert all(0 <= d <= 10.0 for d in delays)
+
+
+def test_partial_jitter_keeps_a_floor() -> None:
+    assert backoff_delay(1, 2.0, 10.0, 0.25, random=lambda: 0.999) == pytest.approx(1.5, 1e-3)
+
+
+@pytest.mark.parametrize("attempt", [1023, 1024, 1025, 10**6, 10**18])
+def test_huge_attempt_numbers_do_not_overflow(attempt: int) -> None:
+    delay = backoff_delay(attempt, base=1e300, cap=1e308, jitter=0.0)
+    assert delay == 1e308
+    assert math.isfinite(delay)
+
+
+def test_zero_base_or_cap_means_no_delay() -> None:
+    assert backoff_delay(5, 0.0, 10.0) == 0.0
+    assert backoff_delay(5, 1.0, 0.0) == 0.0
+
+
+def test_a_misbehaving_random_source_is_clamped() -> None:
+    assert backoff_delay(2, 1.0, 10.0, 1.0, random=lambda: -3.0) == 2.0
+    assert backoff_delay(2, 1.0, 10.0, 1.0, random=lambda: 7.0) == 0.0
+
+
+def test_retry_after_adds_a_little_jitter_and_never_subtracts() -> None:
+    assert retry_after_delay(1.0, random=lambda: 0.0) == 1.0
+    assert retry_after_delay(1.0, random=lambda: 0.999) == pytest.approx(1.0999, 1e-4)
+    assert retry_after_delay(100.0, random=lambda: 1.0) == 101.0  # at most one second more
+    assert retry_after_delay(0.0, random=lambda: 1.0) == 0.0

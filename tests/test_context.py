@@ -1,0 +1,184 @@
+"""RequestContext: immutable, validated, isolated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from typing import Any
+
+import pytest
+
+from resilient_transport import RequestContext
+from resilient_transport._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
+
+
+def test_defaults_follow_the_contract() -> None:
+    ctx = RequestContext()
+    assert ctx.max_retries == 2
+    assert ctx.current_attempt == 0
+    assert ctx.base_delay == DEFAULT_BASE_DELAY == 1.0
+    assert ctx.max_delay == DEFAULT_MAX_DELAY
+    assert uuid.UUID(ctx.request_id).version == 4
+    assert dict(ctx.metadata) == {}
+    assert ctx.deadline is None
+    assert ctx.retry_statuses == frozenset()
+
+
+def test_each_context_gets_a_fresh_request_id() -> None:
+    assert len({RequestContext().request_id for _ in range(100)}) == 100
+
+
+def test_attribute_assignment_raises_frozen_instance_error() -> None:
+    ctx = RequestContext()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.max_retries = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.current_attempt = 1  # type: ignore[misc]
+
+
+def test_metadata_is_copied_and_read_only() -> None:
+    source = {"tenant": "a"}
+    ctx = RequestContext(metadata=source)
+    source["tenant"] = "b"
+    source["extra"] = "x"
+    assert dict(ctx.metadata) == {"tenant": "a"}
+    with pytest.raises(TypeError):
+        ctx.metadata["tenant"] = "c"  # type: ignore[index]
+
+
+def test_increment_attempt_returns_a_new_context_and_leaves_self_unchanged() -> None:
+    ctx = RequestContext(max_retries=3, request_id="r", metadata={"k": 1})
+    nxt = ctx.increment_attempt()
+    assert nxt is not ctx
+    assert (ctx.current_attempt, nxt.current_attempt) == (0, 1)
+    assert nxt.request_id == "r"
+    assert nxt.metadata == ctx.metadata
+    assert nxt.max_retries == 3
+
+
+def test_has_retries_left_is_current_attempt_at_most_max_retries() -> None:
+    ctx = RequestContext(max_retries=2)
+    seen = []
+    for _ in range(4):
+        seen.append((ctx.current_attempt, ctx.has_retries_left))
+        ctx = ctx.increment_attempt()
+    assert seen == [(0, True), (1, True), (2, True), (3, False)]
+
+
+def test_zero_retries_still_allows_the_first_attempt() -> None:
+    ctx = RequestContext(max_retries=0)
+    assert ctx.has_retries_left
+    assert not ctx.increment_attempt().has_retries_left
+
+
+def test_clone_is_equal_and_independent() -> None:
+    ctx = RequestContext(request_id="x", metadata={"a": 1}, retry_statuses={503})
+    copy = ctx.clone()
+    assert copy == ctx
+    assert copy is not ctx
+
+
+def test_calculate_delay_grows_exponentially_without_jitter() -> None:
+    ctx = RequestContext(max_retries=10, base_delay=0.5, max_delay=3.0, jitter=0.0)
+    delays = []
+    for _ in range(5):
+        ctx = ctx.increment_attempt()
+        delays.append(ctx.calculate_delay())
+    assert delays == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_calculate_delay_with_full_jitter_stays_under_the_ceiling() -> None:
+    ctx = RequestContext(base_delay=1.0, max_delay=4.0).increment_attempt().increment_attempt()
+    assert ctx.calculate_delay(random=lambda: 0.0) == 2.0
+    assert ctx.calculate_delay(random=lambda: 0.5) == 1.0
+    assert 0.0 <= ctx.calculate_delay(random=lambda: 0.999999) < 0.001
+
+
+def test_calculate_delay_is_finite_for_huge_attempt_numbers() -> None:
+    ctx = RequestContext(max_retries=10**9, current_attempt=10**9, base_delay=1.0, max_delay=7.0)
+    delay = ctx.calculate_delay(random=lambda: 0.0)
+    assert delay == 7.0
+    assert math.isfinite(delay)
+
+
+def test_zero_base_delay_means_no_delay() -> None:
+    ctx = RequestContext(base_delay=0).increment_attempt()
+    assert ctx.calculate_delay() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("max_retries", -1, ValueError, "max_retries must be >= 0, got -1"),
+        ("max_retries", 1.5, TypeError, "max_retries must be an int, got 1.5"),
+        ("max_retries", True, TypeError, "max_retries must be an int, got True"),
+        ("max_retries", "3", TypeError, "max_retries must be an int, got '3'"),
+        ("current_attempt", -2, ValueError, "current_attempt must be >= 0, got -2"),
+        ("base_delay", -0.1, ValueError, "base_delay must be a finite number >= 0, got -0.1"),
+        ("base_delay", math.nan, ValueError, "base_delay must be a finite number >= 0, got nan"),
+        ("base_delay", math.inf, ValueError, "base_delay must be a finite number >= 0, got inf"),
+        ("base_delay", "1", TypeError, "base_delay must be a number of seconds, got '1'"),
+        ("max_delay", -1.0, ValueError, "max_delay must be a finite number >= 0, got -1.0"),
+        ("max_delay", math.inf, ValueError, "max_delay must be a finite number >= 0, got inf"),
+        ("request_id", "", ValueError, "request_id must not be empty, got ''"),
+        ("request_id", 7, TypeError, "request_id must be a str, got 7"),
+        ("metadata", [("a", 1)], TypeError, "metadata must be a mapping, got [('a', 1)]"),
+        ("jitter", 1.5, ValueError, "jitter must be between 0 and 1, got 1.5"),
+        ("jitter", None, TypeError, "jitter must be a number, got None"),
+        ("deadline", 0, ValueError, "deadline must be > 0 or None, got 0"),
+        ("deadline", -5.0, ValueError, "deadline must be a finite number >= 0, got -5.0"),
+        ("retry_connect_timeouts", 1, TypeError, "retry_connect_timeouts must be a bool, got 1"),
+        ("retry_idempotent_errors", "y", TypeError, "retry_idempotent_errors must be a bool"),
+        ("retry_statuses", "503", TypeError, "retry_statuses must be a collection of ints"),
+        ("retry_statuses", [503, "x"], TypeError, "retry_statuses must hold ints, got 'x'"),
+        ("retry_statuses", [99], ValueError, "retry_statuses must hold HTTP status codes, got 99"),
+        ("max_retry_after", math.nan, ValueError, "max_retry_after must be a finite number"),
+    ],
+)
+def test_invalid_values_raise_naming_the_field_and_value(
+    field: str, value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as info:
+        RequestContext(**{field: value})
+    assert str(info.value).startswith(message)
+
+
+def test_a_cap_below_the_base_delay_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"max_delay must be >= base_delay.*max_delay=1.0.*5.0"):
+        RequestContext(base_delay=5.0, max_delay=1.0)
+
+
+def test_a_deadline_below_the_base_delay_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"deadline must be >= base_delay.*deadline=0.5"):
+        RequestContext(base_delay=1.0, deadline=0.5)
+
+
+def test_retry_statuses_accept_any_collection_of_ints() -> None:
+    assert RequestContext(retry_statuses=[503, 429, 503]).retry_statuses == {429, 503}
+    assert RequestContext(retry_statuses=(502,)).retry_statuses == frozenset({502})
+
+
+def test_replace_revalidates() -> None:
+    with pytest.raises(ValueError, match="max_retries"):
+        dataclasses.replace(RequestContext(), max_retries=-1)
+
+
+def test_merged_overrides_apply_onto_defaults_with_a_fresh_id() -> None:
+    defaults = RequestContext(max_retries=5, base_delay=0.1)
+    merged = defaults._merged({"max_retries": 1})
+    assert (merged.max_retries, merged.base_delay) == (1, 0.1)
+    assert merged.request_id != defaults.request_id
+    assert defaults._merged({"request_id": "mine"}).request_id == "mine"
+
+
+def test_merged_rejects_unknown_fields() -> None:
+    with pytest.raises(TypeError, match="unknown RequestContext field"):
+        RequestContext()._merged({"max_retires": 1})
+
+
+def test_with_fresh_id_copies_every_field_but_the_id() -> None:
+    ctx = RequestContext(max_retries=7, metadata={"a": 1}, retry_statuses={503}, deadline=9.0)
+    copy = ctx._with_fresh_id()
+    assert copy.request_id != ctx.request_id
+    assert dataclasses.replace(copy, request_id=ctx.request_id) == ctx
