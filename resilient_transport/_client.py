@@ -137,6 +137,13 @@ class AsyncResilientClient(httpx.AsyncClient):
         """Wait until the monitor has processed every event sent so far; return the results."""
         return await self._monitor.wait_for_all_requests()
 
+    async def aclose(self) -> None:
+        """Close the client's transports (and the monitor's stream, if it never ran)."""
+        try:
+            await super().aclose()
+        finally:
+            self._monitor._close_if_unstarted()
+
     async def __aenter__(self) -> AsyncResilientClient:
         await super().__aenter__()
         try:

@@ -44,6 +44,8 @@ class _ReceiveStream(Protocol):  # what the monitor needs of anyio's memory stre
 
     async def aclose(self) -> None: ...  # pragma: no cover
 
+    def close(self) -> None: ...  # pragma: no cover
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequestResult:
@@ -118,7 +120,7 @@ class EventMonitor:
     """
 
     def __init__(self, receive: Any, *, max_results: int = DEFAULT_MAX_RESULTS) -> None:
-        for method in ("receive", "receive_nowait", "statistics", "aclose"):
+        for method in ("receive", "receive_nowait", "statistics", "aclose", "close"):
             if not callable(getattr(receive, method, None)):
                 raise TypeError(
                     f"receive must be an anyio memory object receive stream, got {receive!r}"
@@ -327,6 +329,12 @@ class EventMonitor:
                 await waiter.wait()
             break
         return dict(self._results)
+
+    def _close_if_unstarted(self) -> None:
+        """Close the receive end of a monitor that never ran (nothing else will)."""
+        if not self._started:
+            self._started = self._finished = True
+            self._receive.close()
 
     # -- as a context manager -------------------------------------------------
 

@@ -1,0 +1,207 @@
+"""The conveniences: AsyncResilientClient, create_async_resilient_client, simple_async_request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from resilient_transport import (
+    AsyncEvent,
+    AsyncResilientClient,
+    EventType,
+    RequestContext,
+    RetryingAsyncTransport,
+    create_async_resilient_client,
+    simple_async_request,
+)
+from resilient_transport.testing import FlakyTransport, RecordingSleep
+
+from .servers import free_port, http_server
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_seed_scenario_three_services_with_their_own_contexts() -> None:
+    failures = {"users": 2, "orders": 1, "billing": 5}
+    inner = FlakyTransport(failures=lambda r: failures[r.extensions["retry"].request_id])
+    retries: list[tuple[str, int]] = []
+    async with create_async_resilient_client(
+        transport=inner, sleep=RecordingSleep(), max_retries=3
+    ) as client:
+        client.add_event_callback(
+            EventType.RETRY, lambda e: retries.append((e.request_id, e.context.current_attempt))
+        )
+        contexts = {
+            "users": RequestContext(max_retries=3, request_id="users", base_delay=0.1),
+            "orders": RequestContext(max_retries=1, request_id="orders", base_delay=0.2),
+            "billing": RequestContext(max_retries=2, request_id="billing", base_delay=0.1),
+        }
+        outcomes: dict[str, object] = {}
+
+        async def call(name: str) -> None:
+            try:
+                response = await client.get(
+                    f"http://{name}.test/", extensions={"retry": contexts[name]}
+                )
+                outcomes[name] = response.status_code
+            except httpx.ConnectError as exc:
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            for name in contexts:
+                tg.start_soon(call, name)
+        results = await client.wait_for_all_requests()
+    assert outcomes["users"] == 200
+    assert outcomes["orders"] == 200
+    assert isinstance(outcomes["billing"], httpx.ConnectError)
+    assert {k: (r.attempts, r.outcome) for k, r in results.items()} == {
+        "users": (3, EventType.SUCCESS),
+        "orders": (2, EventType.SUCCESS),
+        "billing": (3, EventType.ERROR),
+    }
+    for name, result in results.items():
+        assert result.attempts == result.retries + 1
+        assert result.attempts == inner.attempts[name]
+        assert sum(1 for rid, _ in retries if rid == name) == result.retries
+    assert client.get_result("users") is results["users"]
+
+
+async def test_every_transport_of_the_client_retries_including_mounts_and_proxies() -> None:
+    special = FlakyTransport(failures=1)
+    client = AsyncResilientClient(
+        transport=FlakyTransport(failures=0),
+        mounts={"http://special.test": special, "http://nowhere.test": None},
+        sleep=RecordingSleep(),
+    )
+    proxied = AsyncResilientClient(proxy="http://127.0.0.1:9")
+    for c in (client, proxied):
+        transports = [c._transport, *c._mounts.values()]
+        assert all(isinstance(t, RetryingAsyncTransport) or t is None for t in transports)
+    assert any(t is None for t in client._mounts.values())
+    async with client:
+        response = await client.get(
+            "http://special.test/", extensions={"retry": {"request_id": "s"}}
+        )
+        await client.wait_for_all_requests()
+    assert response.status_code == 200
+    assert special.calls == 2
+    result = client.get_result("s")
+    assert result is not None and result.attempts == 2
+    await proxied.aclose()  # never entered: closing it closes the monitor's stream too
+    with pytest.raises(RuntimeError, match="already been started"):
+        await proxied.monitor.run()
+
+
+async def test_a_dead_proxy_is_retried_like_any_connect_failure() -> None:
+    port = free_port()
+    async with AsyncResilientClient(
+        proxy=f"http://127.0.0.1:{port}", max_retries=2, base_delay=0
+    ) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://service.test/", extensions={"retry": {"request_id": "p"}})
+        await client.wait_for_all_requests()
+    result = client.get_result("p")
+    assert result is not None and (result.attempts, result.outcome) == (3, EventType.ERROR)
+
+
+async def test_a_retrying_transport_passed_in_is_not_wrapped_twice() -> None:
+    own = RetryingAsyncTransport(FlakyTransport(failures=0))
+    async with AsyncResilientClient(transport=own) as client:
+        assert client._transport is own
+        await client.get("http://service.test/")
+
+
+async def test_the_client_reports_dropped_events() -> None:
+    async with AsyncResilientClient(
+        transport=FlakyTransport(failures=2), sleep=RecordingSleep(), max_buffer_size=0
+    ) as client:
+        # No buffer: an event fits only when the monitor is already waiting for it.
+        await client.get("http://service.test/")
+        await client.wait_for_all_requests()
+        assert client.dropped_events + client.monitor.events_processed == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"max_retries": -1}, ValueError, "max_retries"),
+        ({"base_delay": "x"}, TypeError, "base_delay"),
+        ({"max_buffer_size": -1}, ValueError, "max_buffer_size must be >= 0, got -1"),
+        ({"max_buffer_size": 1.5}, TypeError, "max_buffer_size must be an int, got 1.5"),
+        ({"max_results": -2}, ValueError, "max_results must be >= 0, got -2"),
+        ({"follow_redirects": True, "nonsense": 1}, TypeError, "nonsense"),
+    ],
+)
+def test_bad_client_keywords_raise_naming_them(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        AsyncResilientClient(**kwargs)
+
+
+async def test_httpx_client_keywords_still_work() -> None:
+    async with AsyncResilientClient(
+        transport=FlakyTransport(failures=0),
+        base_url="http://service.test/api/",
+        headers={"x-client": "rt"},
+        timeout=3.0,
+    ) as client:
+        response = await client.get("items")
+    assert str(response.request.url) == "http://service.test/api/items"
+    assert response.request.headers["x-client"] == "rt"
+
+
+async def test_exceptions_in_the_client_block_propagate_unwrapped() -> None:
+    with pytest.raises(httpx.ConnectError):
+        async with AsyncResilientClient(
+            transport=FlakyTransport(failures=9), base_delay=0, max_retries=1
+        ) as client:
+            await client.get("http://service.test/")
+
+
+async def test_callbacks_of_any_type_see_every_event() -> None:
+    seen: list[AsyncEvent] = []
+    async with AsyncResilientClient(
+        transport=FlakyTransport(failures=1), sleep=RecordingSleep()
+    ) as client:
+        client.add_event_callback(None, seen.append)
+        await client.get("http://service.test/")
+        await client.wait_for_all_requests()
+    assert [e.event_type for e in seen] == [EventType.RETRY, EventType.SUCCESS]
+
+
+# -- simple_async_request against real local servers ------------------------------------
+
+
+async def test_simple_request_returns_a_response_with_its_body_read() -> None:
+    async with http_server() as (url, served):
+        response = await simple_async_request("POST", f"{url}/echo", json={"a": 1})
+    assert response.status_code == 200
+    assert response.is_closed
+    assert response.text == "POST /echo"
+    assert served == ["POST /echo"]
+
+
+async def test_simple_request_retries_a_closed_port_then_raises() -> None:
+    port = free_port()
+    sleep = RecordingSleep()
+    with pytest.raises(httpx.ConnectError):
+        await simple_async_request("GET", f"http://127.0.0.1:{port}/", sleep=sleep)
+    assert len(sleep.delays) == 2  # max_retries=2 by default: three attempts
+
+
+async def test_simple_request_passes_request_and_client_keywords() -> None:
+    async with http_server() as (url, served):
+        response = await simple_async_request(
+            "GET", f"{url}/q", params={"x": "1"}, max_retries=0, timeout=5.0, trust_env=False
+        )
+    assert served == ["GET /q?x=1"]
+    assert response.extensions["retry"].max_retries == 0
+
+
+async def test_simple_request_rejects_bad_retry_keywords_before_any_attempt() -> None:
+    with pytest.raises(ValueError, match="max_retries"):
+        await simple_async_request("GET", "http://service.test/", max_retries=-1)

@@ -1,0 +1,361 @@
+"""EventMonitor: callbacks, bounded results, drain and exit semantics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from resilient_transport import (
+    AsyncEvent,
+    EventMonitor,
+    EventType,
+    GiveUpReason,
+    RequestContext,
+    RequestResult,
+    RetryingAsyncTransport,
+)
+from resilient_transport.testing import FlakyTransport, RecordingSleep
+
+pytestmark = pytest.mark.anyio
+
+URL = "http://service.test/"
+
+
+def event(kind: EventType, request_id: str, attempts: int = 1, **kwargs: Any) -> AsyncEvent:
+    ctx = RequestContext(request_id=request_id, current_attempt=attempts - 1)
+    return AsyncEvent(kind, ctx, 0.0, attempts=attempts, **kwargs)
+
+
+def stream(size: float = 100) -> tuple[Any, Any]:
+    return anyio.create_memory_object_stream[AsyncEvent](size)
+
+
+async def test_results_are_kept_per_request_with_attempts_and_total_time() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        send.send_nowait(event(EventType.RETRY, "a", 1))
+        send.send_nowait(event(EventType.SUCCESS, "a", 2, status_code=201, elapsed=0.75))
+        send.send_nowait(event(EventType.ERROR, "b", 3, error=ValueError("x"), elapsed=1.5))
+        results = await monitor.wait_for_all_requests()
+    send.close()
+    assert set(results) == {"a", "b"}
+    a = monitor.get_result("a")
+    assert a == RequestResult("a", 2, 0.75, EventType.SUCCESS, status_code=201)
+    assert a is not None and a.retries == 1 and a.succeeded
+    b = monitor.get_result("b")
+    assert b is not None and (b.attempts, b.outcome, b.total_time) == (3, EventType.ERROR, 1.5)
+    assert not b.succeeded
+    assert monitor.get_result("unknown") is None
+    assert monitor.events_processed == 3
+
+
+async def test_sync_and_async_callbacks_by_type_and_for_every_type() -> None:
+    send, receive = stream()
+    seen: list[tuple[str, EventType]] = []
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(EventType.RETRY, lambda e: seen.append(("sync", e.event_type)))
+
+    async def on_any(e: AsyncEvent) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(("async", e.event_type))
+
+    monitor.add_event_callback(None, on_any)
+    async with monitor:
+        send.send_nowait(event(EventType.RETRY, "a"))
+        send.send_nowait(event(EventType.SUCCESS, "a", 2))
+        await monitor.wait_for_all_requests()
+    send.close()
+    assert seen == [
+        ("sync", EventType.RETRY),
+        ("async", EventType.RETRY),
+        ("async", EventType.SUCCESS),
+    ]
+
+
+async def test_a_raising_callback_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    send, receive = stream()
+    seen: list[str] = []
+
+    def bad(e: AsyncEvent) -> None:
+        raise RuntimeError("callback bug")
+
+    async def bad_async(e: AsyncEvent) -> None:
+        raise ValueError("async callback bug")
+
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(EventType.SUCCESS, bad)
+    monitor.add_event_callback(EventType.SUCCESS, bad_async)
+    monitor.add_event_callback(EventType.SUCCESS, lambda e: seen.append(e.request_id))
+    with caplog.at_level(logging.ERROR, logger="resilient_transport"):
+        async with monitor:
+            for i in range(3):
+                send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+            await monitor.wait_for_all_requests()
+    send.close()
+    assert seen == ["r0", "r1", "r2"]
+    assert monitor.callback_errors == 6
+    assert len(monitor.results) == 3
+    messages = [r.getMessage() for r in caplog.records if r.name == "resilient_transport"]
+    assert len(messages) == 6
+    assert "callback bug" in caplog.text
+
+
+async def test_removed_callbacks_are_not_called() -> None:
+    send, receive = stream()
+    seen: list[str] = []
+    monitor = EventMonitor(receive)
+
+    def callback(e: AsyncEvent) -> None:
+        seen.append(e.request_id)
+
+    monitor.add_event_callback(None, callback)
+    monitor.remove_event_callback(None, callback)
+    with pytest.raises(ValueError, match="is not registered"):
+        monitor.remove_event_callback(EventType.RETRY, callback)
+    async with monitor:
+        send.send_nowait(event(EventType.SUCCESS, "a"))
+        await monitor.wait_for_all_requests()
+    send.close()
+    assert seen == []
+
+
+async def test_results_are_bounded_to_the_most_recent() -> None:
+    send, receive = stream(float("inf"))
+    monitor = EventMonitor(receive, max_results=3)
+    async with monitor:
+        for i in range(10):
+            send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+        results = await monitor.wait_for_all_requests()
+    send.close()
+    assert list(results) == ["r7", "r8", "r9"]
+    assert monitor.max_results == 3
+    assert monitor.get_result("r0") is None
+
+
+async def test_a_reused_request_id_keeps_the_latest_result() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive, max_results=2)
+    async with monitor:
+        send.send_nowait(event(EventType.SUCCESS, "a", 1))
+        send.send_nowait(event(EventType.SUCCESS, "b", 1))
+        send.send_nowait(event(EventType.ERROR, "a", 3))
+        send.send_nowait(event(EventType.SUCCESS, "c", 1))
+        results = await monitor.wait_for_all_requests()
+    send.close()
+    assert list(results) == ["a", "c"]
+    assert results["a"].attempts == 3
+
+
+async def test_max_results_zero_keeps_nothing_but_still_calls_back() -> None:
+    send, receive = stream()
+    seen: list[AsyncEvent] = []
+    monitor = EventMonitor(receive, max_results=0)
+    monitor.add_event_callback(None, seen.append)
+    async with monitor:
+        send.send_nowait(event(EventType.SUCCESS, "a"))
+        assert await monitor.wait_for_all_requests() == {}
+    send.close()
+    assert len(seen) == 1
+
+
+async def test_run_returns_when_every_send_end_is_closed_and_all_is_processed() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    clone = send.clone()
+    send.send_nowait(event(EventType.SUCCESS, "a"))
+    clone.send_nowait(event(EventType.SUCCESS, "b"))
+    send.close()
+    clone.close()
+    with anyio.fail_after(5):
+        await monitor.run()
+    assert set(monitor.results) == {"a", "b"}
+    assert not monitor.running
+    # Finished: waiting returns at once.
+    assert set(await monitor.wait_for_all_requests()) == {"a", "b"}
+    receive.close()
+
+
+async def test_run_in_the_callers_task_group_while_events_flow() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(monitor.run)
+        async with send:
+            for i in range(50):
+                await send.send(event(EventType.SUCCESS, f"r{i}"))
+            assert len(await monitor.wait_for_all_requests()) == 50
+            assert monitor.running
+    assert not monitor.running
+    receive.close()
+
+
+async def test_leaving_the_block_processes_sent_events_without_waiting_for_senders() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    with anyio.fail_after(5):
+        async with monitor:
+            for i in range(20):
+                send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+        # send is still open: the exit did not wait for it to close.
+    assert len(monitor.results) == 20
+    assert not monitor.running
+    with pytest.raises(anyio.BrokenResourceError):
+        send.send_nowait(event(EventType.SUCCESS, "late"))  # the receive end is closed
+    send.close()
+
+
+async def test_an_exception_in_the_block_propagates_unwrapped_and_the_loop_stops() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    with pytest.raises(httpx.ConnectError):
+        async with monitor:
+            raise httpx.ConnectError("boom")
+    assert not monitor.running
+    send.close()
+
+
+async def test_wait_for_all_requests_before_start_raises() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    with pytest.raises(RuntimeError, match="never started"):
+        await monitor.wait_for_all_requests()
+    send.close()
+    receive.close()
+
+
+async def test_a_monitor_cannot_be_started_twice() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        with pytest.raises(RuntimeError, match="already been started"):
+            await monitor.run()
+        with pytest.raises(RuntimeError, match="already been started"):
+            await monitor.__aenter__()
+    send.close()
+
+
+async def test_wait_counts_an_event_handed_straight_to_a_waiting_loop() -> None:
+    # The loop is blocked in receive(); send_nowait hands the event over directly
+    # (it never enters the buffer). wait_for_all_requests must still wait for it.
+    send, receive = stream(0)
+    processed: list[str] = []
+
+    async def slow(e: AsyncEvent) -> None:
+        for _ in range(5):
+            await anyio.lowlevel.checkpoint()
+        processed.append(e.request_id)
+
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(None, slow)
+    async with monitor:
+        for i in range(3):
+            with anyio.fail_after(5):  # let the loop block in receive()
+                while receive.statistics().tasks_waiting_receive == 0:
+                    await anyio.lowlevel.checkpoint()
+            send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+            await monitor.wait_for_all_requests()
+            assert processed == [f"r{j}" for j in range(i + 1)]
+    send.close()
+
+
+async def test_wait_under_steady_traffic_returns_after_the_events_sent_before_it() -> None:
+    send, receive = stream(10_000)
+    monitor = EventMonitor(receive)
+    stop = anyio.Event()
+
+    async def produce() -> None:
+        i = 0
+        while not stop.is_set() and i < 5_000:
+            send.send_nowait(event(EventType.SUCCESS, f"bg{i}"))
+            i += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with monitor, anyio.create_task_group() as tg:
+        tg.start_soon(produce)
+        for i in range(20):
+            send.send_nowait(event(EventType.SUCCESS, f"mine{i}"))
+            with anyio.fail_after(5):
+                await monitor.wait_for_all_requests()
+            assert monitor.get_result(f"mine{i}") is not None
+        stop.set()
+    send.close()
+
+
+async def test_several_transports_feed_one_monitor_through_clones() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        transports = [
+            RetryingAsyncTransport(
+                FlakyTransport(failures=n), events=send.clone(), sleep=RecordingSleep()
+            )
+            for n in range(3)
+        ]
+        send.close()
+        for n, transport in enumerate(transports):
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.get(URL, extensions={"retry": {"request_id": f"t{n}"}})
+        results = await monitor.wait_for_all_requests()
+    assert {k: v.attempts for k, v in results.items()} == {"t0": 1, "t1": 2, "t2": 3}
+
+
+async def test_monitor_results_from_a_real_transport_run() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        transport = RetryingAsyncTransport(
+            FlakyTransport(failures=5), events=send, sleep=RecordingSleep(), max_retries=2
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(
+                    "http://u:p@service.test/", extensions={"retry": {"request_id": "x"}}
+                )
+        await monitor.wait_for_all_requests()
+    result = monitor.get_result("x")
+    assert result is not None
+    assert (result.attempts, result.outcome, result.reason) == (
+        3,
+        EventType.ERROR,
+        GiveUpReason.EXHAUSTED,
+    )
+    assert isinstance(result.error, httpx.ConnectError)
+    assert result.method == "GET" and result.url == "http://service.test/"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"receive": object()}, TypeError, "receive must be an anyio memory object receive"),
+        ({"max_results": -1}, ValueError, "max_results must be >= 0, got -1"),
+        ({"max_results": 1.5}, TypeError, "max_results must be an int, got 1.5"),
+    ],
+)
+def test_invalid_monitor_arguments_raise_naming_them(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](1)
+    try:
+        with pytest.raises(error, match=message):
+            EventMonitor(**{"receive": receive, **kwargs})
+    finally:
+        send.close()
+        receive.close()
+
+
+def test_invalid_callbacks_are_rejected() -> None:
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](1)
+    monitor = EventMonitor(receive)
+    with pytest.raises(TypeError, match="event_type must be an EventType or None"):
+        monitor.add_event_callback("retry", print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callback must be callable"):
+        monitor.add_event_callback(EventType.RETRY, 3)  # type: ignore[arg-type]
+    send.close()
+    receive.close()
