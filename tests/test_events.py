@@ -138,11 +138,13 @@ async def test_cancelled_during_an_attempt_emits_cancelled_and_no_further_attemp
     inner = ScriptedTransport(httpx.ConnectError("x"), hang)
     with EventRecorder() as recorder:
         transport = RetryingAsyncTransport(inner, events=recorder.send, sleep=RecordingSleep())
-        async with httpx.AsyncClient(transport=transport) as client:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(client.get, URL)
-                await started.wait()
-                tg.cancel_scope.cancel()
+        async with (
+            httpx.AsyncClient(transport=transport) as client,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(client.get, URL)
+            await started.wait()
+            tg.cancel_scope.cancel()
         events = recorder.events
     assert inner.calls == 2
     assert [e.event_type for e in events] == [R, C]
@@ -157,12 +159,14 @@ async def test_cancelled_during_backoff_emits_cancelled_and_no_further_attempt()
     sleep = RecordingSleep(block=True)
     with EventRecorder() as recorder:
         transport = RetryingAsyncTransport(inner, events=recorder.send, sleep=sleep)
-        async with httpx.AsyncClient(transport=transport) as client:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(client.get, URL)
-                while not sleep.sleeping:
-                    await anyio.lowlevel.checkpoint()
-                tg.cancel_scope.cancel()
+        async with (
+            httpx.AsyncClient(transport=transport) as client,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(client.get, URL)
+            while not sleep.sleeping:
+                await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
         events = recorder.events
     assert inner.calls == 1
     assert [e.event_type for e in events] == [R, C]
