@@ -1,0 +1,419 @@
+"""The command line: ``demo`` (watch retries happen) and ``get URL`` (a one-off request)."""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import math
+import os
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TextIO
+
+import anyio
+import httpx
+
+from ._client import AsyncResilientClient
+from ._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES
+from ._events import AsyncEvent, EventType, safe_url
+from ._version import __version__
+
+__all__ = ["describe_error", "main"]
+
+EXIT_OK = 0
+#: No response: the request failed after its retries, or reading the body did.
+EXIT_FAILED = 1
+#: Bad arguments (argparse's own code).
+EXIT_USAGE = 2
+#: ``get --fail`` and a status >= 400: curl's code for ``--fail``.
+EXIT_HTTP_ERROR = 22
+#: Interrupted by Ctrl-C: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+
+#: Seconds each attempt of ``get`` may take, per phase, by default.
+DEFAULT_TIMEOUT = 10.0
+
+# The request id of `get`'s one request, to find its result in the monitor.
+_REQUEST_ID = "get"
+# Exceptions examined while looking for the OS error behind a failure: httpx
+# wraps httpcore wraps OSError wraps (on trio) an exception group.
+_CAUSE_LIMIT = 16
+
+# How `get` sleeps between attempts; tests replace it to run without waiting.
+_sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
+
+_GET_EPILOG = """\
+Retries are shown on stderr as they happen, one line each, then the status
+line ("HTTP/1.1 200 OK"); the response body goes to stdout as received. By
+default only connection failures are retried: the request never left, so a
+retry is always safe, whatever the method. A URL without a scheme gets
+http://. Redirects are not followed; proxy environment variables are honoured.
+Credentials in the URL are sent, never printed.
+
+exit status:
+  0    an HTTP response arrived, whatever its status (as with curl)
+  1    no response: the request failed after its retries; or reading the body
+       failed; or stdout was closed early (| head)
+  2    bad arguments
+  22   --fail was given and the status is 400 or more (the body is still printed)
+  130  interrupted
+"""
+
+_DEMO_EPILOG = """\
+Starts an HTTP server on 127.0.0.1 that refuses connections for its first
+1.5 seconds, sends three requests at once, each with its own RequestContext
+(one with too few retries to outlast the outage), prints every retry and
+outcome as it happens, then a table per request. No internet needed. Takes
+about 2 seconds; exits 0 when the demo ran, though one request gives up by
+design (1 if its server could not start).
+"""
+
+
+# -- describing what happened ---------------------------------------------------
+
+
+def describe_error(exc: BaseException) -> str:
+    """Describe ``exc`` in one line: its type, then the most telling detail.
+
+    httpx's own message for a refused connection is "All connection attempts
+    failed"; the OS error underneath says why, so it is preferred:
+    ``ConnectError: [Errno 111] Connection refused``.
+    """
+    name = type(exc).__name__
+    os_error = _os_error_behind(exc)
+    if os_error is not None:
+        return f"{name}: {_describe_os_error(os_error)}"
+    text = " ".join(str(exc).split())
+    return f"{name}: {text}" if text else name
+
+
+def _os_error_behind(exc: BaseException) -> OSError | None:
+    """The first OS error (with an errno) in ``exc``'s causes, breadth first."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < _CAUSE_LIMIT:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        # An ssl.SSLError's errno is an OpenSSL code, not an OS one: its own
+        # message (which httpx repeats) is the one to show.
+        if (
+            isinstance(current, OSError)
+            and not isinstance(current, ssl.SSLError)
+            and isinstance(current.errno, int)
+        ):
+            return current
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        group = getattr(current, "exceptions", None)  # an ExceptionGroup (trio's connect)
+        if isinstance(group, (tuple, list)):
+            pending.extend(e for e in group if isinstance(e, BaseException))
+    return None
+
+
+def _describe_os_error(error: OSError) -> str:
+    errno = error.errno
+    # os.strerror gives the plain text ("Connection refused") where asyncio
+    # puts "Connect call failed ('127.0.0.1', 9)"; DNS errors (negative
+    # codes) and unknown codes keep the exception's own text.
+    text = os.strerror(errno) if isinstance(errno, int) and errno > 0 else ""
+    if not text or text.startswith("Unknown error"):
+        text = error.strerror or str(error)
+    return f"[Errno {errno}] {text}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def describe_retry(event: AsyncEvent) -> str:
+    """One line for a ``RETRY`` event: what failed, and when the next attempt comes."""
+    cause = describe_error(event.error) if event.error is not None else f"HTTP {event.status_code}"
+    ctx = event.context
+    return (
+        f"attempt {ctx.current_attempt} failed: {cause}; retry {ctx.current_attempt} of "
+        f"{ctx.max_retries} in {event.delay or 0.0:.2f} s"
+    )
+
+
+def failure_message(
+    exc: BaseException, url: httpx.URL, attempts: int | None, *, answered: bool
+) -> str:
+    """The one line ``get`` prints when no usable response came.
+
+    Args:
+        exc: What ended the request.
+        url: The URL asked for; shown without credentials, which are also
+            removed from the error text, should it repeat them.
+        attempts: Attempts made, if known.
+        answered: Whether the failure came while reading a response's body.
+    """
+    shown = safe_url(url)
+    if answered:
+        what = f"reading the response from {shown} failed"
+    elif isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        what = f"could not connect to {shown}"
+    elif isinstance(exc, httpx.TimeoutException):
+        what = f"request to {shown} timed out"
+    else:
+        what = f"request to {shown} failed"
+    if attempts is not None and not answered:
+        what += f" after {_plural(attempts, 'attempt')}"
+    return f"error: {what}: {_redact(describe_error(exc), url)}"
+
+
+def _redact(text: str, url: httpx.URL) -> str:
+    if url.userinfo:
+        text = text.replace(str(url), safe_url(url))
+        # The longer first: "user:password" would not be found once its
+        # password had been replaced.
+        for secret in (url.userinfo.decode("ascii", "replace"), url.password or ""):
+            if secret:
+                text = text.replace(secret, "***")
+    return text
+
+
+# -- get ------------------------------------------------------------------------
+
+
+class _BodyWriter:
+    """Writes the body's bytes to a text stream's binary buffer, or decodes them."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._buffer = getattr(out, "buffer", None)
+        # For a text-only stream: decoding must not split a character
+        # spread over two chunks.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, chunk: bytes) -> None:
+        if self._buffer is not None:
+            self._buffer.write(chunk)
+        else:
+            self._out.write(self._decoder.decode(chunk))
+
+    def close(self) -> None:
+        if self._buffer is None:
+            self._out.write(self._decoder.decode(b"", final=True))
+        self._out.flush()
+
+
+def _detach_stdout(out: TextIO) -> None:
+    """Point ``out``'s descriptor at devnull, so the exit-time flush stays quiet.
+
+    The reader went away (``get URL | head``); without this, Python reports
+    the failed final flush of stdout on exit.
+    """
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+async def _get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    url: httpx.URL = args.url
+
+    def on_retry(event: AsyncEvent) -> None:
+        print(describe_retry(event), file=err, flush=True)
+
+    client = AsyncResilientClient(
+        max_retries=args.max_retries,
+        base_delay=args.base_delay,
+        max_delay=max(DEFAULT_MAX_DELAY, args.base_delay),
+        sleep=_sleep,
+        timeout=args.timeout,
+        max_results=1,
+    )
+    writer = _BodyWriter(out)
+    answered = False
+    async with client:
+        client.add_event_callback(EventType.RETRY, on_retry)
+        try:
+            async with client.stream(
+                "GET", url, extensions={"retry": {"request_id": _REQUEST_ID}}
+            ) as response:
+                answered = True
+                await client.wait_for_all_requests()  # every retry line before the status
+                print(
+                    f"{response.http_version} {response.status_code} {response.reason_phrase}",
+                    file=err,
+                    flush=True,
+                )
+                async for chunk in response.aiter_bytes():
+                    writer.write(chunk)
+                writer.close()
+        except httpx.HTTPError as exc:
+            await client.wait_for_all_requests()
+            result = client.get_result(_REQUEST_ID)
+            attempts = result.attempts if result is not None else None
+            print(failure_message(exc, url, attempts, answered=answered), file=err, flush=True)
+            return EXIT_FAILED
+        except BrokenPipeError:
+            _detach_stdout(out)
+            return EXIT_FAILED
+    if args.fail and response.status_code >= 400:
+        print(
+            f"error: {safe_url(url)} answered {response.status_code} "
+            f"{response.reason_phrase} (--fail)",
+            file=err,
+            flush=True,
+        )
+        return EXIT_HTTP_ERROR
+    return EXIT_OK
+
+
+# -- arguments ------------------------------------------------------------------
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str, *, positive: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    return _seconds(text, positive=True)
+
+
+def _http_url(text: str) -> httpx.URL:
+    if "://" not in text:
+        text = "http://" + text  # as curl does
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        # The text itself is not echoed: it may hold a password.
+        raise argparse.ArgumentTypeError(f"invalid URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError("expected an http:// or https:// URL with a host")
+    return url
+
+
+def _trio_available() -> bool:
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "python -m resilient_transport" if name in ("", "__main__.py") else name
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        description="A drop-in httpx transport that retries what is safe to retry, "
+        "and tells you about it. Start with the demo: %(prog)s demo",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the async library to run on (default: %(default)s)",
+    )
+
+    commands.add_parser(
+        "demo",
+        parents=[backend],
+        help="watch retries happen against a local server that comes up late",
+        description="Watch retries happen against a local server that comes up late.",
+        epilog=_DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    get = commands.add_parser(
+        "get",
+        parents=[backend],
+        help="GET a URL, retrying connection failures; body to stdout",
+        description="GET a URL, retrying connection failures; the body goes to stdout.",
+        epilog=_GET_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    get.add_argument("url", metavar="URL", type=_http_url, help="the http:// or https:// URL")
+    get.add_argument(
+        "--max-retries",
+        metavar="N",
+        type=_retries,
+        default=DEFAULT_MAX_RETRIES,
+        help="retries after the first attempt (default: %(default)s)",
+    )
+    get.add_argument(
+        "--base-delay",
+        metavar="S",
+        type=_seconds,
+        default=DEFAULT_BASE_DELAY,
+        help="seconds before the first retry, doubling after, with jitter (default: %(default)s)",
+    )
+    get.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        help="seconds each attempt may take to connect, write, read (default: %(default)s)",
+    )
+    get.add_argument(
+        "--fail",
+        action="store_true",
+        help=f"exit {EXIT_HTTP_ERROR} if the status is 400 or more",
+    )
+    return parser
+
+
+def _run(func: Callable[[], Awaitable[int]], backend: str) -> int:
+    return anyio.run(func, backend=backend)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Args:
+        argv: The arguments, without the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: see ``--help`` of each command. Bad arguments give 2
+        (and argparse's message on stderr), ``--help`` and ``--version`` 0.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.backend == "trio" and not _trio_available():
+            parser.error("--backend trio needs the trio package: pip install trio")
+    except SystemExit as exc:  # --help, --version: 0; bad arguments: 2
+        return int(exc.code or 0)
+    out, err = sys.stdout, sys.stderr
+    try:
+        if args.command == "demo":
+            from ._demo import run_demo
+
+            return _run(lambda: run_demo(out=out, err=err), args.backend)
+        return _run(lambda: _get(args, out, err), args.backend)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=err, flush=True)
+        return EXIT_INTERRUPTED
