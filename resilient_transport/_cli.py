@@ -6,7 +6,6 @@ import argparse
 import codecs
 import math
 import os
-import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
@@ -16,10 +15,11 @@ import httpx
 
 from ._client import AsyncResilientClient
 from ._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES
-from ._events import AsyncEvent, EventType, safe_url
+from ._describe import describe_retry, failure_message, status_failure_message
+from ._events import AsyncEvent, EventType
 from ._version import __version__
 
-__all__ = ["describe_error", "main"]
+__all__ = ["main"]
 
 EXIT_OK = 0
 #: No response: the request failed after its retries, or reading the body did.
@@ -36,9 +36,6 @@ DEFAULT_TIMEOUT = 10.0
 
 # The request id of `get`'s one request, to find its result in the monitor.
 _REQUEST_ID = "get"
-# Exceptions examined while looking for the OS error behind a failure: httpx
-# wraps httpcore wraps OSError wraps (on trio) an exception group.
-_CAUSE_LIMIT = 16
 
 # How `get` sleeps between attempts; tests replace it to run without waiting.
 _sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
@@ -68,110 +65,6 @@ outcome as it happens, then a table per request. No internet needed. Takes
 about 2 seconds; exits 0 when the demo ran, though one request gives up by
 design (1 if its server could not start).
 """
-
-
-# -- describing what happened ---------------------------------------------------
-
-
-def describe_error(exc: BaseException) -> str:
-    """Describe ``exc`` in one line: its type, then the most telling detail.
-
-    httpx's own message for a refused connection is "All connection attempts
-    failed"; the OS error underneath says why, so it is preferred:
-    ``ConnectError: [Errno 111] Connection refused``.
-    """
-    name = type(exc).__name__
-    os_error = _os_error_behind(exc)
-    if os_error is not None:
-        return f"{name}: {_describe_os_error(os_error)}"
-    text = " ".join(str(exc).split())
-    return f"{name}: {text}" if text else name
-
-
-def _os_error_behind(exc: BaseException) -> OSError | None:
-    """The first OS error (with an errno) in ``exc``'s causes, breadth first."""
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending and len(seen) < _CAUSE_LIMIT:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        # An ssl.SSLError's errno is an OpenSSL code, not an OS one: its own
-        # message (which httpx repeats) is the one to show.
-        if (
-            isinstance(current, OSError)
-            and not isinstance(current, ssl.SSLError)
-            and isinstance(current.errno, int)
-        ):
-            return current
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        group = getattr(current, "exceptions", None)  # an ExceptionGroup (trio's connect)
-        if isinstance(group, (tuple, list)):
-            pending.extend(e for e in group if isinstance(e, BaseException))
-    return None
-
-
-def _describe_os_error(error: OSError) -> str:
-    errno = error.errno
-    # os.strerror gives the plain text ("Connection refused") where asyncio
-    # puts "Connect call failed ('127.0.0.1', 9)"; DNS errors (negative
-    # codes) and unknown codes keep the exception's own text.
-    text = os.strerror(errno) if isinstance(errno, int) and errno > 0 else ""
-    if not text or text.startswith("Unknown error"):
-        text = error.strerror or str(error)
-    return f"[Errno {errno}] {text}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def describe_retry(event: AsyncEvent) -> str:
-    """One line for a ``RETRY`` event: what failed, and when the next attempt comes."""
-    cause = describe_error(event.error) if event.error is not None else f"HTTP {event.status_code}"
-    ctx = event.context
-    return (
-        f"attempt {ctx.current_attempt} failed: {cause}; retry {ctx.current_attempt} of "
-        f"{ctx.max_retries} in {event.delay or 0.0:.2f} s"
-    )
-
-
-def failure_message(
-    exc: BaseException, url: httpx.URL, attempts: int | None, *, answered: bool
-) -> str:
-    """The one line ``get`` prints when no usable response came.
-
-    Args:
-        exc: What ended the request.
-        url: The URL asked for; shown without credentials, which are also
-            removed from the error text, should it repeat them.
-        attempts: Attempts made, if known.
-        answered: Whether the failure came while reading a response's body.
-    """
-    shown = safe_url(url)
-    if answered:
-        what = f"reading the response from {shown} failed"
-    elif isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        what = f"could not connect to {shown}"
-    elif isinstance(exc, httpx.TimeoutException):
-        what = f"request to {shown} timed out"
-    else:
-        what = f"request to {shown} failed"
-    if attempts is not None and not answered:
-        what += f" after {_plural(attempts, 'attempt')}"
-    return f"error: {what}: {_redact(describe_error(exc), url)}"
-
-
-def _redact(text: str, url: httpx.URL) -> str:
-    if url.userinfo:
-        text = text.replace(str(url), safe_url(url))
-        # The longer first: "user:password" would not be found once its
-        # password had been replaced.
-        for secret in (url.userinfo.decode("ascii", "replace"), url.password or ""):
-            if secret:
-                text = text.replace(secret, "***")
-    return text
 
 
 # -- get ------------------------------------------------------------------------
@@ -258,12 +151,8 @@ async def _get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _detach_stdout(out)
             return EXIT_FAILED
     if args.fail and response.status_code >= 400:
-        print(
-            f"error: {safe_url(url)} answered {response.status_code} "
-            f"{response.reason_phrase} (--fail)",
-            file=err,
-            flush=True,
-        )
+        message = status_failure_message(url, response.status_code, response.reason_phrase)
+        print(message, file=err, flush=True)
         return EXIT_HTTP_ERROR
     return EXIT_OK
 

@@ -4,50 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import anyio
-import anyio.abc
 import httpx
-from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ._cli import _plural, describe_error, describe_retry
 from ._client import AsyncResilientClient
 from ._context import RequestContext
+from ._demo_server import LateServer
+from ._describe import describe_error, describe_outcome, describe_reason, describe_retry
 from ._events import AsyncEvent, EventType
 from ._monitor import RequestResult
-from ._policy import GiveUpReason
 
-__all__ = ["DEFAULT_SCENARIO", "DemoRequest", "LateServer", "Scenario", "run_demo"]
-
-# Limits of the demo server: it answers the demo's own small requests, and
-# must never hang or grow on anything else.
-_MAX_HEAD = 16_384
-_MAX_BODY = 65_536
-_HANDLER_TIMEOUT = 5.0
-
-_REASONS = {
-    GiveUpReason.EXHAUSTED: "retries exhausted",
-    GiveUpReason.NOT_RETRYABLE: "not retryable",
-    GiveUpReason.NOT_IDEMPOTENT: "not idempotent",
-    GiveUpReason.CERTIFICATE: "certificate rejected",
-    GiveUpReason.BODY_SENT: "body already sent",
-    GiveUpReason.DEADLINE: "deadline reached",
-    GiveUpReason.BUDGET: "retry budget spent",
-    GiveUpReason.RETRY_AFTER_TOO_LONG: "Retry-After too long",
-    GiveUpReason.CANCELLED: "cancelled",
-}
-
-_ENDED = {
-    EventType.ERROR: "gave up",
-    EventType.TIMEOUT: "timed out",
-    EventType.CANCELLED: "was cancelled",
-}
+__all__ = ["DEFAULT_SCENARIO", "DemoRequest", "Scenario", "run_demo"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,117 +119,6 @@ DEFAULT_SCENARIO = Scenario(
 )
 
 
-class LateServer:
-    """A tiny HTTP/1.1 server on 127.0.0.1 that refuses connections until it opens.
-
-    Construction binds a port without listening on it: every connection to it
-    is refused, exactly as when a service is down, and no other socket can
-    take the port meanwhile (not even one of the demo's own connections as
-    its ephemeral port). :meth:`serve` opens it after a delay.
-
-    Every request gets a small JSON answer (``201`` for a ``POST``, else
-    ``200``) and ``Connection: close``.
-
-    Attributes:
-        port: The port, on 127.0.0.1.
-        served: Requests answered so far.
-    """
-
-    def __init__(self) -> None:
-        reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            reserved.bind(("127.0.0.1", 0))
-        except BaseException:  # pragma: no cover - the loopback has no free port
-            reserved.close()
-            raise
-        self._reserved = reserved
-        self.port: int = reserved.getsockname()[1]
-        self.served = 0
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    async def serve(self, delay: float, on_listening: Callable[[], object] = lambda: None) -> None:
-        """Refuse connections for ``delay`` seconds, then answer requests until cancelled.
-
-        Raises:
-            OSError: The port could not be listened on.
-        """
-        with self._reserved:
-            await anyio.sleep(delay)
-        # The port is free for the instant between the close above and the
-        # bind below; the listener binds with SO_REUSEADDR, so nothing of ours
-        # stands in its way.
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
-        on_listening()
-        async with listener:
-            await listener.serve(self._handle)
-
-    def close(self) -> None:
-        """Release the reserved port, if :meth:`serve` has not."""
-        self._reserved.close()
-
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            with anyio.move_on_after(_HANDLER_TIMEOUT):
-                try:
-                    method, target = await _read_request(BufferedByteReceiveStream(stream))
-                    await stream.send(_response(method, target))
-                except (
-                    anyio.IncompleteRead,
-                    anyio.DelimiterNotFound,
-                    anyio.EndOfStream,
-                    anyio.BrokenResourceError,
-                    ValueError,
-                ):
-                    return  # a broken or malformed request: hang up
-                self.served += 1
-
-
-async def _read_request(receive: BufferedByteReceiveStream) -> tuple[str, str]:
-    """Read one request; return its method and target. ``ValueError`` if malformed."""
-    head = await receive.receive_until(b"\r\n\r\n", _MAX_HEAD)
-    request_line, *header_lines = head.decode("latin-1").split("\r\n")
-    method, target, _version = request_line.split(" ")
-    length = 0
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
-    if not 0 <= length <= _MAX_BODY:
-        raise ValueError(f"unacceptable Content-Length {length}")
-    await receive.receive_exactly(length)
-    return method, target
-
-
-def _response(method: str, target: str) -> bytes:
-    status = "201 Created" if method == "POST" else "200 OK"
-    body = json.dumps({"method": method, "path": target}).encode()
-    head = (
-        f"HTTP/1.1 {status}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n"
-        "\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-def describe_outcome(event: AsyncEvent) -> str:
-    """One line for a terminal event: the status, or how and why the request ended."""
-    after = f"after {_plural(event.attempts, 'attempt')} in {event.elapsed:.2f} s"
-    if event.event_type is EventType.SUCCESS:
-        return f"HTTP {event.status_code} {after}"
-    text = f"{_ENDED[event.event_type]} {after}"
-    if event.reason is not None:
-        text += f" ({_REASONS[event.reason]})"
-    if event.error is not None:
-        text += f": {describe_error(event.error)}"
-    return text
-
-
 def format_table(scenario: Scenario, results: Mapping[str, RequestResult]) -> list[str]:
     """The closing table: one row per request of ``scenario``, from the monitor's results."""
     rows: list[tuple[str, ...]] = [
@@ -271,7 +132,7 @@ def format_table(scenario: Scenario, results: Mapping[str, RequestResult]) -> li
             continue
         outcome = result.outcome.value
         if result.reason is not None:
-            outcome += f" ({_REASONS[result.reason]})"
+            outcome += f" ({describe_reason(result.reason)})"
         rows.append(
             (
                 request.request_id,
