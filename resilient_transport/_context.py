@@ -53,7 +53,10 @@ def _check_bool(name: str, value: object) -> None:
 def _as_statuses(value: object) -> frozenset[int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"retry_statuses must be a collection of ints, got {value!r}")
-    statuses = frozenset(value)
+    try:
+        statuses = frozenset(value)
+    except TypeError:  # an unhashable element: name the field, as for any other
+        raise TypeError(f"retry_statuses must hold ints, got {value!r}") from None
     for status in statuses:
         if isinstance(status, bool) or not isinstance(status, int):
             raise TypeError(f"retry_statuses must hold ints, got {status!r} in {value!r}")

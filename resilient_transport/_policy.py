@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import math
 import ssl
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -55,6 +54,16 @@ MAYBE_PROCESSED_ERRORS: tuple[type[BaseException], ...] = (
     httpcore.ReadTimeout,
     httpcore.WriteTimeout,
 )
+
+# Everything else is never retried (FailureKind.OTHER), on purpose:
+# - PoolTimeout: no connection of this client's own pool came free in time.
+#   Nothing was sent, but a retry would queue again behind the same requests;
+#   the cure is a longer pool timeout or a larger pool, not a retry.
+# - LocalProtocolError: the request itself cannot be written (an illegal
+#   header); the same request fails the same way every time.
+# - ProxyError, UnsupportedProtocol: configuration, not weather.
+# - CloseError: raised while closing a response, after the attempt answered.
+# - anything that is not a transport error: a bug, which a retry would hide.
 
 # A terminal error of one of these types makes a TIMEOUT event.
 TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
@@ -132,6 +141,11 @@ def classify_error(exc: BaseException) -> FailureKind:
         return FailureKind.NOT_SENT_TIMEOUT
     if isinstance(exc, MAYBE_PROCESSED_ERRORS):
         return FailureKind.MAYBE_PROCESSED
+    # An inner transport that does not map its errors to httpx's (a bare ssl
+    # error, or one wrapped in the transport's own type) still failed on a
+    # certificate: never retried either way, but the terminal event says why.
+    if _has_certificate_error(exc):
+        return FailureKind.CERTIFICATE
     return FailureKind.OTHER
 
 
@@ -151,8 +165,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        seconds = float(int(value[:32]))  # 32 digits is already past any sane cap
-        return seconds if math.isfinite(seconds) else None
+        # Leading zeros first, so that "000...05" is 5 and not a truncated 0;
+        # then at most 32 digits (already past any sane cap), which keeps a
+        # 5,000-digit header from tripping int()'s digit limit.
+        digits = value.lstrip("0") or "0"
+        return float(int(digits[:32]))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from collections.abc import Set as AbstractSet
-from types import TracebackType
+from types import AsyncGeneratorType, TracebackType
 from typing import Any, cast
 
 import anyio
@@ -32,9 +32,9 @@ from ._policy import (
 
 __all__ = ["RetryingAsyncTransport"]
 
-# A retried response's body is read (up to this many bytes) before it is
-# closed, so that its keep-alive connection goes back to the pool instead of
-# being torn down; a larger body is not worth it.
+# A retried response whose Content-Length is at most this many bytes is read
+# before it is closed, so that its keep-alive connection goes back to the pool
+# instead of being torn down; a larger (or unknown) body is not worth it.
 _DRAIN_LIMIT = 65_536
 
 
@@ -491,13 +491,25 @@ def _clamp_timeouts(request: httpx.Request, remaining: float) -> None:
 
 
 async def _drain(response: httpx.Response) -> None:
-    """Read a little of a retried response, then close it: never leak a connection."""
+    """Read a small retried response to its end, then close it: never leak a connection."""
     try:
-        received = 0
-        async for chunk in response.stream:  # type: ignore[union-attr]
-            received += len(chunk)
-            if received > _DRAIN_LIMIT:
-                break
+        # Only a body known to be small is read, and always to its end: that
+        # returns its keep-alive connection to the pool. Stopping midway would
+        # save nothing (the connection is discarded on close anyway) and would
+        # leave httpcore's stream generators suspended, which trio reports as
+        # a ResourceWarning when they are collected.
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= _DRAIN_LIMIT:
+            chunks = response.stream.__aiter__()  # type: ignore[union-attr]
+            try:
+                received = 0
+                async for chunk in chunks:
+                    received += len(chunk)
+                    if received > _DRAIN_LIMIT:  # longer than it said: give up on it
+                        break
+            finally:
+                if isinstance(chunks, AsyncGeneratorType):  # finalize it now, not at GC
+                    await chunks.aclose()
     except Exception:  # the connection is discarded on close; nothing to save
         pass
     finally:
