@@ -1,0 +1,1 @@
+"""Reliability under real faults: real sockets, chaos, properties, fuzzing, soak, security."""
