@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import logging
@@ -57,7 +58,9 @@ class RequestResult:
         total_time: Seconds from the start of the first attempt to the end.
         outcome: The terminal :class:`EventType`.
         status_code: The final response's status, or ``None``.
-        error: The exception that ended the request, or ``None``.
+        error: The exception that ended the request, or ``None``: a copy
+            (same type, same message) detached from its traceback, so that
+            kept results pin no stack frames; the event has the original.
         reason: Why it was not retried (again), or ``None``.
         method: The HTTP method.
         url: The URL, without credentials.
@@ -94,13 +97,36 @@ class RequestResult:
         _set_total_time(result, event.elapsed)
         _set_outcome(result, event.event_type)
         _set_status_code(result, event.status_code)
-        _set_error(result, event.error)
+        _set_error(result, _detached(event.error))
         _set_reason(result, event.reason)
         _set_method(result, event.method)
         _set_url(result, event.url)
         if cls is not RequestResult:  # a subclass may have an __init__ of its own
             return cls(**{name: getattr(result, name) for name in _RESULT_FIELDS})
         return result
+
+
+def _detached(error: BaseException | None) -> BaseException | None:
+    """A copy of ``error`` without traceback, cause or context.
+
+    A kept result must not pin the stack frames of the request that failed
+    (its locals, the inner transport's state): through its traceback one
+    exception holds ~20 KB, and a monitor keeps thousands of results. The
+    caller got the original, traceback and all. An exception that cannot be
+    copied faithfully is kept as it is.
+    """
+    if error is None or (
+        error.__traceback__ is None and error.__cause__ is None and error.__context__ is None
+    ):
+        return error
+    try:
+        clone = copy.copy(error)
+    except Exception:
+        return error
+    if type(clone) is not type(error) or clone.args != error.args:  # pragma: no cover
+        return error
+    clone.__traceback__ = clone.__cause__ = clone.__context__ = None
+    return clone
 
 
 _NEW = object.__new__

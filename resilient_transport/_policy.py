@@ -131,21 +131,18 @@ def _has_certificate_error(exc: BaseException) -> bool:
 
 def classify_error(exc: BaseException) -> FailureKind:
     """Return the safety class of an exception raised by an attempt."""
+    # A rejected certificate or hostname is never retried, whatever carries
+    # it: httpcore reports it as a ConnectError, a handshake can time out
+    # after it, and an inner transport may not map it to httpx's errors at
+    # all. The ssl.SSLCertVerificationError behind it tells.
+    if _has_certificate_error(exc):
+        return FailureKind.CERTIFICATE
     if isinstance(exc, NOT_SENT_ERRORS):
-        # httpcore reports a failed TLS verification as a ConnectError; the
-        # ssl.SSLCertVerificationError behind it says it must not be retried.
-        if _has_certificate_error(exc):
-            return FailureKind.CERTIFICATE
         return FailureKind.NOT_SENT
     if isinstance(exc, NOT_SENT_TIMEOUTS):
         return FailureKind.NOT_SENT_TIMEOUT
     if isinstance(exc, MAYBE_PROCESSED_ERRORS):
         return FailureKind.MAYBE_PROCESSED
-    # An inner transport that does not map its errors to httpx's (a bare ssl
-    # error, or one wrapped in the transport's own type) still failed on a
-    # certificate: never retried either way, but the terminal event says why.
-    if _has_certificate_error(exc):
-        return FailureKind.CERTIFICATE
     return FailureKind.OTHER
 
 

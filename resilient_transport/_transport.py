@@ -47,10 +47,12 @@ class _TrackedStream(httpx.AsyncByteStream):
         self._stream = stream
         self.started = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # Hands out the wrapped stream's own iterator rather than wrapping it
+        # in a generator of ours: one suspended async generator less to be
+        # finalized when a write fails midway (trio warns about each).
         self.started = True
-        async for chunk in self._stream:
-            yield chunk
+        return self._stream.__aiter__()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -247,6 +249,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         ctx.current_attempt + 1,
                         status_code=response.status_code,
                     )
+                request.extensions = extensions
                 return response
             failure = response
         # Called outside the except block, so that a later exception is not
@@ -258,7 +261,13 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         # reference cycle with the traceback of whatever propagates from here,
         # which only the garbage collector frees (it did, at ~20 µs a request).
         del failure
-        return await recovering
+        try:
+            return await recovering
+        finally:
+            # The request leaves with the extensions it came with: httpx
+            # copies them into a redirect's request, which must start afresh
+            # from the caller's own "retry" value, not from this spent context.
+            request.extensions = extensions
 
     async def _recover(
         self,

@@ -223,11 +223,17 @@ def test_a_deadline_equal_to_the_base_delay_and_a_cap_equal_to_it_are_accepted()
 
 async def test_a_request_without_timeouts_gets_the_time_left_on_every_phase() -> None:
     # Sent straight to the transport, not through a client: no timeout extension.
+    # The timeouts are read as the attempt sees them: the transport hands the
+    # request back with the caller's own extensions (see test_redirects.py).
     clock = Clock()
-    inner = ScriptedTransport(then=200)
+    seen: list[object] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    inner = ScriptedTransport(then=answer)
     transport = RetryingAsyncTransport(inner, deadline=4.0, clock=clock)
     response = await transport.handle_async_request(httpx.Request("GET", URL))
     assert response.status_code == 200
-    assert inner.requests[0].extensions["timeout"] == dict.fromkeys(
-        ("connect", "read", "write", "pool"), 4.0
-    )
+    assert seen == [dict.fromkeys(("connect", "read", "write", "pool"), 4.0)]

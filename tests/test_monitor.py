@@ -359,3 +359,40 @@ def test_invalid_callbacks_are_rejected() -> None:
         monitor.add_event_callback(EventType.RETRY, 3)  # type: ignore[arg-type]
     send.close()
     receive.close()
+
+
+async def test_a_kept_error_is_a_detached_copy_that_pins_no_frames() -> None:
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        transport = RetryingAsyncTransport(
+            FlakyTransport(failures=5), events=send, sleep=RecordingSleep(), max_retries=1
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get(URL, extensions={"retry": {"request_id": "x"}})
+        await monitor.wait_for_all_requests()
+    result = monitor.get_result("x")
+    assert result is not None
+    assert type(result.error) is httpx.ConnectError
+    assert str(result.error) == str(info.value)
+    assert result.error is not info.value
+    assert result.error.__traceback__ is None
+    assert info.value.__traceback__ is not None  # the caller's exception is untouched
+
+
+def test_an_exception_that_cannot_be_copied_is_kept_as_it_is() -> None:
+    class Picky(Exception):
+        def __init__(self, a: int, b: int) -> None:  # args do not rebuild it
+            super().__init__(a + b)
+
+    try:
+        raise Picky(1, 2)
+    except Picky as caught:
+        error = caught
+    ctx = RequestContext(request_id="p")
+    result = RequestResult.from_event(AsyncEvent(EventType.ERROR, ctx, 0.0, error=error))
+    assert result.error is error
+    no_traceback = ValueError("plain")
+    result = RequestResult.from_event(AsyncEvent(EventType.ERROR, ctx, 0.0, error=no_traceback))
+    assert result.error is no_traceback

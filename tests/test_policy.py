@@ -312,3 +312,9 @@ def test_is_idempotent_follows_rfc_9110_and_the_idempotency_key_header(
 
 def test_the_idempotent_methods_are_exactly_rfc_9110s() -> None:
     assert {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"} == IDEMPOTENT_METHODS
+
+
+def test_a_connect_timeout_caused_by_a_rejected_certificate_is_a_certificate_failure() -> None:
+    error = httpx.ConnectTimeout("handshake timed out")
+    error.__cause__ = ssl.SSLCertVerificationError("certificate verify failed")
+    assert classify_error(error) is FailureKind.CERTIFICATE
