@@ -205,3 +205,22 @@ async def test_simple_request_passes_request_and_client_keywords() -> None:
 async def test_simple_request_rejects_bad_retry_keywords_before_any_attempt() -> None:
     with pytest.raises(ValueError, match="max_retries"):
         await simple_async_request("GET", "http://service.test/", max_retries=-1)
+
+
+async def test_a_client_that_cannot_start_its_monitor_closes_its_transports() -> None:
+    inner = FlakyTransport(failures=0)
+    client = AsyncResilientClient(transport=inner)
+    # A monitor already started elsewhere cannot be started by the client.
+    client.monitor._claim()
+    with pytest.raises(RuntimeError, match="already been started"):
+        await client.__aenter__()
+    assert inner.closed
+    client.monitor._receive.close()
+
+
+async def test_aclose_after_the_block_is_harmless() -> None:
+    async with AsyncResilientClient(transport=FlakyTransport(failures=0)) as client:
+        await client.get("http://service.test/")
+    await client.aclose()
+    assert not client.monitor.running
+    assert client.is_closed

@@ -304,3 +304,30 @@ async def test_an_event_sink_closed_twice_is_harmless() -> None:
     await sink.aclose()
     assert not sink.active
     receive.close()
+
+
+async def test_a_sink_that_is_already_closed_emits_nothing() -> None:
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](1)
+    sink = EventSink(send)
+    await sink.aclose()
+    sink.emit(AsyncEvent(EventType.SUCCESS, RequestContext(), 0.0))
+    assert sink.dropped == 0
+    receive.close()
+
+
+async def test_aclose_of_the_body_tracker_closes_the_wrapped_stream() -> None:
+    from resilient_transport._transport import _TrackedStream
+
+    closed: list[bool] = []
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield b"x"
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    tracked = _TrackedStream(Body())
+    assert not tracked.started
+    await tracked.aclose()
+    assert closed == [True]
