@@ -859,7 +859,7 @@ def scenario_results_memory(args: argparse.Namespace) -> dict[str, Any]:
         f"\n{args.requests:,} sequential requests through RetryingAsyncTransport (httpx's own "
         "inner transport) into a running EventMonitor with the default bound on results "
         "(10,000); tracemalloc, after a gc.collect(). A failed request's RequestResult.error is "
-        "the exception itself, and its traceback keeps the frames it was raised through alive."
+        "a copy of the exception, detached from its traceback."
     )
     return {"answered": ok, "refused": failed}
 
