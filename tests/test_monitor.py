@@ -396,3 +396,25 @@ def test_an_exception_that_cannot_be_copied_is_kept_as_it_is() -> None:
     no_traceback = ValueError("plain")
     result = RequestResult.from_event(AsyncEvent(EventType.ERROR, ctx, 0.0, error=no_traceback))
     assert result.error is no_traceback
+
+
+@pytest.mark.parametrize("size", [1, 1000], ids=["small-buffer", "roomy-buffer"])
+async def test_a_steady_stream_is_processed_in_order_whatever_the_buffer(size: int) -> None:
+    # A roomy buffer lets events gather for a moment under steady traffic (one
+    # task switch per batch, not per event); a small one is never left to fill.
+    send, receive = stream(size)
+    seen: list[str] = []
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(None, lambda e: seen.append(e.request_id))
+    async with monitor:
+        for i in range(300):
+            with anyio.fail_after(5):
+                while receive.statistics().current_buffer_used >= size:
+                    await anyio.lowlevel.checkpoint()
+            send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+            await anyio.lowlevel.checkpoint()
+        with anyio.fail_after(5):
+            results = await monitor.wait_for_all_requests()
+    send.close()
+    assert seen == [f"r{i}" for i in range(300)]
+    assert len(results) == 300

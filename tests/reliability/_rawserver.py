@@ -6,7 +6,8 @@ Used in two ways:
   behaves the same whatever event loop the client runs on;
 - as a subprocess (``python _rawserver.py flap UP DOWN``): a server that keeps
   going down and coming back, listening for ``UP`` seconds then closing its
-  listening socket for ``DOWN`` seconds, until its stdin closes. It prints its
+  listening socket for ``DOWN`` seconds, until its stdin closes. It starts
+  down, and starts flapping when a line arrives on its stdin. It prints its
   port on the first line, and on exit one JSON line with what it served.
 
 It is self-contained (standard library only) so that the subprocess needs no
@@ -37,6 +38,8 @@ import time
 from collections.abc import Iterator
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+# Seconds the flapping server stays down at most before its go-ahead.
+_FIRST_DOWN = 5.0
 # A request head larger than this is not one of ours: drop the connection.
 _MAX_HEAD = 65_536
 
@@ -289,10 +292,13 @@ def flap(up: float, down: float) -> None:
     server = RawHttpServer("ok", sock)
     server.watch(sys.stdin.fileno())
     cycles = 0
-    server.listen()
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
-    deadline = time.monotonic() + up
+    # It starts down and stays down until a line arrives on stdin (or for
+    # _FIRST_DOWN at most): the client says when its first connect has been
+    # refused, so the faults happen whatever the machine's speed (a fast run
+    # could otherwise slip every connect into the up phases).
+    deadline = time.monotonic() + _FIRST_DOWN
     running = True
     while running:
         now = time.monotonic()
@@ -301,19 +307,20 @@ def flap(up: float, down: float) -> None:
                 server.close_listener()
                 deadline = now + down
             else:
-                server._reserved = reserve_socket(port)
-                server.listen()
+                server.listen(port)
                 cycles += 1
                 deadline = now + up
         for _fd in server.poll(max(0.0, min(deadline - now, 0.005))):
             if not os.read(sys.stdin.fileno(), 4096):
                 running = False
+            elif not cycles and not server.listening:
+                deadline = time.monotonic()  # the go-ahead: start flapping now
     server.close()
     report = {
         "served": server.served,
         "received": server.received,
         "accepted": server.accepted,
-        "cycles": cycles + 1,
+        "cycles": cycles,
     }
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpx
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -95,6 +96,12 @@ async def _chaos(backend: str, process: anyio.abc.Process) -> None:
         ):
             for start in range(0, REQUESTS, PER_WORKER):
                 task_group.start_soon(worker, client, ids[start : start + PER_WORKER])
+            # The server starts down; once a connect has been refused, it may
+            # start flapping (so faults happen however fast this machine is).
+            with anyio.fail_after(10):
+                while not any(httpx.ConnectError in f for f in inner.failures.values()):
+                    await anyio.lowlevel.checkpoint()
+            await process.stdin.send(b"go\n")
         results = await monitor.wait_for_all_requests()
     fds_after = fd_count()
 
