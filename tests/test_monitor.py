@@ -418,3 +418,19 @@ async def test_a_steady_stream_is_processed_in_order_whatever_the_buffer(size: i
     send.close()
     assert seen == [f"r{i}" for i in range(300)]
     assert len(results) == 300
+
+
+async def test_waiters_are_woken_whenever_the_stream_runs_dry() -> None:
+    # The safety net for a target counted one too high (an event that looked
+    # handed over and was not): once nothing is buffered, every event sent
+    # before the waiter arrived has been processed, so the waiter is released.
+    send, receive = stream()
+    monitor = EventMonitor(receive)
+    async with monitor:
+        waiter = anyio.Event()
+        monitor._waiters.append((10**9, waiter))
+        send.send_nowait(event(EventType.SUCCESS, "a"))
+        with anyio.fail_after(5):
+            await waiter.wait()
+        assert monitor.events_processed == 1
+    send.close()
