@@ -5,8 +5,9 @@ from ._budget import RetryBudget
 from ._client import AsyncResilientClient, create_async_resilient_client, simple_async_request
 from ._context import RequestContext
 from ._events import AsyncEvent, EventType
-from ._monitor import EventMonitor, RequestResult
+from ._monitor import EventMonitor
 from ._policy import IDEMPOTENT_METHODS, FailureKind, GiveUpReason, classify_error
+from ._results import RequestResult
 from ._transport import RetryingAsyncTransport
 from ._version import __version__
 

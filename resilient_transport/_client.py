@@ -11,7 +11,8 @@ import anyio
 import httpx
 
 from ._events import AsyncEvent, EventType
-from ._monitor import DEFAULT_MAX_RESULTS, EventCallback, EventMonitor, RequestResult
+from ._monitor import DEFAULT_MAX_RESULTS, EventCallback, EventMonitor
+from ._results import RequestResult
 from ._transport import RetryingAsyncTransport
 
 __all__ = ["AsyncResilientClient", "create_async_resilient_client", "simple_async_request"]

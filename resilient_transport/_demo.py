@@ -17,7 +17,7 @@ from ._context import RequestContext
 from ._demo_server import LateServer
 from ._describe import describe_error, describe_outcome, describe_reason, describe_retry
 from ._events import AsyncEvent, EventType
-from ._monitor import RequestResult
+from ._results import RequestResult
 
 __all__ = ["DEFAULT_SCENARIO", "DemoRequest", "Scenario", "run_demo"]
 

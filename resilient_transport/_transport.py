@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from collections.abc import Set as AbstractSet
-from types import AsyncGeneratorType, TracebackType
+from types import TracebackType
 from typing import Any, cast
 
 import anyio
 import httpx
 
-from ._backoff import DEFAULT_RANDOM, retry_after_delay
+from ._attempt import TrackedStream, clamp_timeouts, drain
+from ._backoff import DEFAULT_RANDOM
 from ._budget import RetryBudget
 from ._context import (
     DEFAULT_BASE_DELAY,
@@ -21,41 +22,10 @@ from ._context import (
     RequestContext,
 )
 from ._events import EventSink, EventType, _new_event, safe_url
-from ._policy import (
-    TIMEOUT_ERRORS,
-    FailureKind,
-    GiveUpReason,
-    classify_error,
-    is_idempotent,
-    parse_retry_after,
-)
+from ._policy import TIMEOUT_ERRORS, FailureKind, GiveUpReason, classify_error
+from ._verdict import Verdicts
 
 __all__ = ["RetryingAsyncTransport"]
-
-# A retried response whose Content-Length is at most this many bytes is read
-# before it is closed, so that its keep-alive connection goes back to the pool
-# instead of being torn down; a larger (or unknown) body is not worth it.
-_DRAIN_LIMIT = 65_536
-
-
-class _TrackedStream(httpx.AsyncByteStream):
-    """Wraps a one-shot request body to know whether sending it has begun."""
-
-    __slots__ = ("_stream", "started")
-
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
-        self.started = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        # Hands out the wrapped stream's own iterator rather than wrapping it
-        # in a generator of ours: one suspended async generator less to be
-        # finalized when a write fails midway (trio warns about each).
-        self.started = True
-        return self._stream.__aiter__()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
 
 
 class RetryingAsyncTransport(httpx.AsyncBaseTransport):
@@ -142,6 +112,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         self._sink = EventSink(events)  # raises TypeError for a bad stream
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
         self._budget = budget
+        self._verdicts = Verdicts(clock, random, budget)
         self._sleep = sleep
         self._clock = clock
         self._random = random
@@ -226,9 +197,9 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             self._clock() if self._sink._stream is not None or ctx.deadline is not None else 0.0
         )
         if ctx.deadline is not None:
-            _clamp_timeouts(request, ctx.deadline)
+            clamp_timeouts(request, ctx.deadline)
         if ctx.max_retries and not isinstance(request.stream, httpx.ByteStream):
-            request.stream = _TrackedStream(request.stream)  # type: ignore[arg-type]
+            request.stream = TrackedStream(request.stream)  # type: ignore[arg-type]
         failure: BaseException | httpx.Response
         try:
             response = await self._transport.handle_async_request(request)
@@ -284,7 +255,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                 failed = ctx.increment_attempt()
                 if budget is not None:
                     budget.record_failure()
-                reason, delay = self._status_verdict(request, response, failed, start)
+                reason, delay = self._verdicts.on_status(request, response, failed, start)
                 if reason is not None:
                     response.extensions["retry"] = ctx
                     self._emit(
@@ -297,7 +268,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         reason=reason,
                     )
                     return response
-                drain: httpx.Response | None = response
+                retried: httpx.Response | None = response
                 self._emit(
                     EventType.RETRY,
                     failed,
@@ -320,7 +291,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                 kind = classify_error(exc)
                 if budget is not None and kind not in (FailureKind.OTHER, FailureKind.CERTIFICATE):
                     budget.record_failure()
-                reason, delay = self._error_verdict(request, kind, failed, start)
+                reason, delay = self._verdicts.on_error(request, kind, failed, start)
                 if reason is not None:
                     terminal = (
                         EventType.TIMEOUT if isinstance(exc, TIMEOUT_ERRORS) else EventType.ERROR
@@ -348,7 +319,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                     error=exc,
                     delay=delay,
                 )
-                drain = None
+                retried = None
             ctx = failed
             request.extensions = {**request.extensions, "retry": ctx}
             # The failed attempt's exception, and through its traceback the
@@ -358,8 +329,8 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             del failure
             interrupted: BaseException | None = None
             try:
-                if drain is not None:
-                    await _drain(drain)
+                if retried is not None:
+                    await drain(retried)
                 await self._sleep(delay)
             except BaseException as sleep_exc:  # a cancellation, most likely
                 interrupted = sleep_exc
@@ -370,7 +341,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                 finally:  # no exception <-> frame cycle: see handle_async_request
                     interrupted = None
             if ctx.deadline is not None:
-                _clamp_timeouts(request, ctx.deadline - (self._clock() - start))
+                clamp_timeouts(request, ctx.deadline - (self._clock() - start))
             try:
                 response = await self._transport.handle_async_request(request)
             except BaseException as error:
@@ -392,66 +363,6 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                 reason=None,
             )
             return response
-
-    def _error_verdict(
-        self,
-        request: httpx.Request,
-        kind: FailureKind,
-        failed: RequestContext,
-        start: float,
-    ) -> tuple[GiveUpReason | None, float]:
-        """Decide on a failed attempt: (why not retry, or None; delay before retrying)."""
-        if kind is FailureKind.CERTIFICATE:
-            return GiveUpReason.CERTIFICATE, 0.0
-        if kind is FailureKind.OTHER:
-            return GiveUpReason.NOT_RETRYABLE, 0.0
-        if kind is FailureKind.NOT_SENT_TIMEOUT and not failed.retry_connect_timeouts:
-            return GiveUpReason.NOT_RETRYABLE, 0.0
-        if kind is FailureKind.MAYBE_PROCESSED:
-            if not failed.retry_idempotent_errors:
-                return GiveUpReason.NOT_RETRYABLE, 0.0
-            if not is_idempotent(request):
-                return GiveUpReason.NOT_IDEMPOTENT, 0.0
-        stream = request.stream
-        if isinstance(stream, _TrackedStream) and stream.started:
-            return GiveUpReason.BODY_SENT, 0.0
-        return self._schedule(failed, None, start)
-
-    def _status_verdict(
-        self,
-        request: httpx.Request,
-        response: httpx.Response,
-        failed: RequestContext,
-        start: float,
-    ) -> tuple[GiveUpReason | None, float]:
-        """Decide on a response with a retried status: (why not retry, or None; delay)."""
-        if not is_idempotent(request):
-            return GiveUpReason.NOT_IDEMPOTENT, 0.0
-        stream = request.stream
-        if isinstance(stream, _TrackedStream) and stream.started:
-            return GiveUpReason.BODY_SENT, 0.0
-        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-        if retry_after is not None and retry_after > failed.max_retry_after:
-            if failed.has_retries_left:
-                return GiveUpReason.RETRY_AFTER_TOO_LONG, 0.0
-            return GiveUpReason.EXHAUSTED, 0.0
-        return self._schedule(failed, retry_after, start)
-
-    def _schedule(
-        self, failed: RequestContext, retry_after: float | None, start: float
-    ) -> tuple[GiveUpReason | None, float]:
-        """The checks every retry passes: attempts left, deadline, budget."""
-        if not failed.has_retries_left:
-            return GiveUpReason.EXHAUSTED, 0.0
-        if retry_after is not None:
-            delay = retry_after_delay(retry_after, self._random)
-        else:
-            delay = failed.calculate_delay(self._random)
-        if failed.deadline is not None and (self._clock() - start) + delay >= failed.deadline:
-            return GiveUpReason.DEADLINE, 0.0
-        if self._budget is not None and not self._budget.acquire_retry():
-            return GiveUpReason.BUDGET, 0.0
-        return None, delay
 
     # -- events ---------------------------------------------------------------
 
@@ -520,42 +431,3 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._transport!r}, defaults={self._defaults!r})"
-
-
-def _clamp_timeouts(request: httpx.Request, remaining: float) -> None:
-    """Make no phase of the next attempt outlast the request's deadline."""
-    remaining = max(remaining, 0.0)
-    timeouts = request.extensions.get("timeout")
-    if not isinstance(timeouts, Mapping):
-        timeouts = {}
-    clamped: dict[str, float] = {}
-    for phase in ("connect", "read", "write", "pool"):
-        value = timeouts.get(phase)
-        clamped[phase] = remaining if value is None else min(float(value), remaining)
-    request.extensions = {**request.extensions, "timeout": clamped}
-
-
-async def _drain(response: httpx.Response) -> None:
-    """Read a small retried response to its end, then close it: never leak a connection."""
-    try:
-        # Only a body known to be small is read, and always to its end: that
-        # returns its keep-alive connection to the pool. Stopping midway would
-        # save nothing (the connection is discarded on close anyway) and would
-        # leave httpcore's stream generators suspended, which trio reports as
-        # a ResourceWarning when they are collected.
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) <= _DRAIN_LIMIT:
-            chunks = response.stream.__aiter__()  # type: ignore[union-attr]
-            try:
-                received = 0
-                async for chunk in chunks:
-                    received += len(chunk)
-                    if received > _DRAIN_LIMIT:  # longer than it said: give up on it
-                        break
-            finally:
-                if isinstance(chunks, AsyncGeneratorType):  # finalize it now, not at GC
-                    await chunks.aclose()
-    except Exception:  # the connection is discarded on close; nothing to save
-        pass
-    finally:
-        await response.aclose()

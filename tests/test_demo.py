@@ -16,11 +16,10 @@ import anyio
 import httpx
 import pytest
 
-from resilient_transport import EventType, _demo
+from resilient_transport import EventType, RequestResult, _demo
 from resilient_transport._cli import main
 from resilient_transport._demo import DEFAULT_SCENARIO, format_table
 from resilient_transport._demo_server import LateServer
-from resilient_transport._monitor import RequestResult
 
 from ._cli_support import REFUSED, lines_of, run
 

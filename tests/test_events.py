@@ -316,7 +316,7 @@ async def test_a_sink_that_is_already_closed_emits_nothing() -> None:
 
 
 async def test_aclose_of_the_body_tracker_closes_the_wrapped_stream() -> None:
-    from resilient_transport._transport import _TrackedStream
+    from resilient_transport._attempt import TrackedStream
 
     closed: list[bool] = []
 
@@ -327,7 +327,7 @@ async def test_aclose_of_the_body_tracker_closes_the_wrapped_stream() -> None:
         async def aclose(self) -> None:
             closed.append(True)
 
-    tracked = _TrackedStream(Body())
+    tracked = TrackedStream(Body())
     assert not tracked.started
     await tracked.aclose()
     assert closed == [True]
