@@ -1,5 +1,7 @@
 """Helpers to test code that uses resilient_transport, instantly and exactly.
 
+- :class:`CountingTransport`: wraps a real inner transport and counts the
+  attempts that reach it, per request id.
 - :class:`FlakyTransport`: an inner transport whose every request fails its
   first N attempts with a connect error (or any error), then is answered.
 - :class:`ScriptedTransport`: an inner transport that follows one script of
@@ -20,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -32,7 +35,13 @@ import httpx
 from ._context import RequestContext
 from ._events import AsyncEvent, EventType
 
-__all__ = ["EventRecorder", "FlakyTransport", "RecordingSleep", "ScriptedTransport"]
+__all__ = [
+    "CountingTransport",
+    "EventRecorder",
+    "FlakyTransport",
+    "RecordingSleep",
+    "ScriptedTransport",
+]
 
 Handler = Callable[[httpx.Request], Union[httpx.Response, Awaitable[httpx.Response]]]  # noqa: UP007
 #: One step of a script: an exception (instance or class) to raise, a status
@@ -69,20 +78,68 @@ async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
 
 
 class _Counting(httpx.AsyncBaseTransport):
+    """The bookkeeping every helper transport here keeps of the attempts it sees."""
+
     def __init__(self) -> None:
         self.calls = 0
         self.requests: list[httpx.Request] = []
         self.contexts: list[RequestContext | None] = []
+        self.urls: list[httpx.URL] = []
+        self.attempts: collections.Counter[str] = collections.Counter()
         self.closed = False
 
-    def _record(self, request: httpx.Request) -> RequestContext | None:
+    def _record(self, request: httpx.Request) -> str:
+        """Book one attempt of ``request``; return its request id ("" if none)."""
         self.calls += 1
         self.requests.append(request)
+        self.urls.append(request.url)
         ctx = request.extensions.get("retry")
-        self.contexts.append(ctx if isinstance(ctx, RequestContext) else None)
-        return self.contexts[-1]
+        ctx = ctx if isinstance(ctx, RequestContext) else None
+        self.contexts.append(ctx)
+        request_id = "" if ctx is None else ctx.request_id
+        self.attempts[request_id] += 1
+        return request_id
 
     async def aclose(self) -> None:
+        self.closed = True
+
+
+class CountingTransport(_Counting):
+    """Wraps a real inner transport and books every attempt that reaches it.
+
+    Put it under a :class:`RetryingAsyncTransport` to count the attempts a
+    request really made, per request id, over real sockets::
+
+        inner = CountingTransport(httpx.AsyncHTTPTransport())
+        transport = RetryingAsyncTransport(inner)
+
+    Attributes:
+        calls: Attempts in all.
+        attempts: Attempts per request id ("" for a request without one).
+        answered: Attempts that returned a response, per request id.
+        failures: Exception types the attempts raised, per request id.
+        urls: The URL of every attempt, as sent.
+        requests, contexts: As for :class:`FlakyTransport`.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        super().__init__()
+        self.inner = inner
+        self.answered: collections.Counter[str] = collections.Counter()
+        self.failures: dict[str, list[type[BaseException]]] = collections.defaultdict(list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request_id = self._record(request)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except BaseException as exc:
+            self.failures[request_id].append(type(exc))
+            raise
+        self.answered[request_id] += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
         self.closed = True
 
 
@@ -103,7 +160,8 @@ class FlakyTransport(_Counting):
         requests: Every request received, in order (one object per request,
             received again on each retry).
         contexts: The :class:`RequestContext` each attempt carried, in order.
-        attempts: Attempts received per request id.
+        urls: The URL of every attempt, as sent.
+        attempts: Attempts received per request id ("" for a request without one).
     """
 
     def __init__(
@@ -117,12 +175,9 @@ class FlakyTransport(_Counting):
         self._failures = failures
         self._error = error
         self._handler = handler
-        self.attempts: dict[str, int] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        ctx = self._record(request)
-        key = "" if ctx is None else ctx.request_id
-        seen = self.attempts[key] = self.attempts.get(key, 0) + 1
+        seen = self.attempts[self._record(request)]
         failures = self._failures(request) if callable(self._failures) else self._failures
         if seen <= failures:
             _raise(self._error, request)

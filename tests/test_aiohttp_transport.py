@@ -34,7 +34,7 @@ from resilient_transport import (
     classify_error,
 )
 from resilient_transport.integrations.aiohttp import AiohttpTransport, _error_type, _httpx_error
-from resilient_transport.testing import EventRecorder
+from resilient_transport.testing import CountingTransport, EventRecorder
 
 pytestmark = pytest.mark.anyio
 
@@ -181,27 +181,12 @@ def refusing_socket() -> socket.socket:
     return sock
 
 
-class Counting(httpx.AsyncBaseTransport):
-    """Counts the attempts that reach the inner transport."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 async def no_sleep(delay: float) -> None:
     await asyncio.sleep(0)
 
 
-def stack(**kwargs: Any) -> tuple[Counting, RetryingAsyncTransport]:
-    inner = Counting(AiohttpTransport(**kwargs.pop("transport", {})))
+def stack(**kwargs: Any) -> tuple[CountingTransport, RetryingAsyncTransport]:
+    inner = CountingTransport(AiohttpTransport(**kwargs.pop("transport", {})))
     return inner, RetryingAsyncTransport(inner, sleep=kwargs.pop("sleep", no_sleep), **kwargs)
 
 
@@ -243,7 +228,7 @@ async def test_two_refused_connections_then_success_make_three_attempts() -> Non
 
 async def test_persistent_refusal_makes_three_attempts_then_raises_connect_error() -> None:
     sock = refusing_socket()
-    inner = Counting(AiohttpTransport())
+    inner = CountingTransport(AiohttpTransport())
     try:
         with EventRecorder() as recorder:
             transport = RetryingAsyncTransport(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
-import socket
 from typing import Any
 
 import anyio
@@ -21,6 +20,7 @@ import pytest
 
 from resilient_transport import EventType, GiveUpReason, RetryBudget, RetryingAsyncTransport
 from resilient_transport.testing import (
+    CountingTransport,
     EventRecorder,
     FlakyTransport,
     RecordingSleep,
@@ -28,6 +28,7 @@ from resilient_transport.testing import (
 )
 
 from ._retry_table import table
+from .servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -272,36 +273,18 @@ def test_a_request_cannot_opt_out_of_its_transports_budget() -> None:
 # -- a burst of 1,000 failing requests against a dead port on 127.0.0.1 --------------------
 
 
-def dead_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.calls = inner, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 REQUESTS = 1000
 
 
 async def test_a_burst_of_failing_requests_on_a_dead_port_makes_only_the_budgets_retries(
     record_property: Any,
 ) -> None:
-    url = f"http://127.0.0.1:{dead_port()}/"
+    url = f"http://127.0.0.1:{free_port()}/"
     budget = RetryBudget(clock=lambda: 0.0)  # the defaults, with a clock that does not move
     bound = burst_bound(budget)
     # No pool limit: the burst is 1,000 real connection attempts at once.
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-    counting = Counting(httpx.AsyncHTTPTransport(limits=limits))
+    counting = CountingTransport(httpx.AsyncHTTPTransport(limits=limits))
     failed = 0
     with EventRecorder() as recorder:
         transport = RetryingAsyncTransport(

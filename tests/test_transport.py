@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +20,14 @@ import pytest
 import respx
 
 from resilient_transport import RequestContext, RetryBudget, RetryingAsyncTransport
-from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
+from resilient_transport.testing import (
+    CountingTransport,
+    FlakyTransport,
+    RecordingSleep,
+    ScriptedTransport,
+)
+
+from .servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -393,12 +399,6 @@ async def test_cancellation_during_backoff_makes_no_further_attempt() -> None:
 # -- a real closed port on 127.0.0.1 ---------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class CountingBackend(httpcore.AsyncNetworkBackend):
     """httpcore's own network backend, counting real TCP connection attempts."""
 
@@ -440,8 +440,8 @@ class HttpcoreTransport(httpx.AsyncBaseTransport):
 
 
 async def test_a_closed_port_gets_three_real_connection_attempts_then_connect_error() -> None:
-    port = closed_port()
-    counting = _CountingWrapper(httpx.AsyncHTTPTransport())
+    port = free_port()
+    counting = CountingTransport(httpx.AsyncHTTPTransport())
     async with make_client(counting, max_retries=2) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/")
@@ -449,25 +449,12 @@ async def test_a_closed_port_gets_three_real_connection_attempts_then_connect_er
 
 
 async def test_a_closed_port_through_raw_httpcore_counts_three_tcp_connects() -> None:
-    port = closed_port()
+    port = free_port()
     backend = CountingBackend()
     async with make_client(HttpcoreTransport(backend), max_retries=2) as client:
         with pytest.raises(httpcore.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/")
     assert backend.connects == 3
-
-
-class _CountingWrapper(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 # -- construction and lifecycle ---------------------------------------------------------

@@ -2,65 +2,16 @@
 
 from __future__ import annotations
 
-import collections
 import os
 from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.lowlevel
-import httpx
-
-from resilient_transport import RequestContext
 
 
 def fd_count() -> int:
     """File descriptors open in this process."""
     return len(os.listdir("/proc/self/fd"))
-
-
-def request_id_of(request: httpx.Request) -> str:
-    """The request id the retry layer gave ``request``."""
-    ctx = request.extensions.get("retry")
-    assert isinstance(ctx, RequestContext), ctx
-    return ctx.request_id
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """Wraps an inner transport and books every attempt, per request id.
-
-    Attributes:
-        attempts: Attempts per request id.
-        answered: Attempts that returned a response, per request id.
-        failures: Exception types raised by the attempts, per request id.
-        urls: The URL of every attempt, in order.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.attempts: collections.Counter[str] = collections.Counter()
-        self.answered: collections.Counter[str] = collections.Counter()
-        self.failures: dict[str, list[type[BaseException]]] = collections.defaultdict(list)
-        self.urls: list[httpx.URL] = []
-
-    @property
-    def calls(self) -> int:
-        """Attempts in all."""
-        return sum(self.attempts.values())
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request_id = request_id_of(request)
-        self.attempts[request_id] += 1
-        self.urls.append(request.url)
-        try:
-            response = await self.inner.handle_async_request(request)
-        except BaseException as exc:
-            self.failures[request_id].append(type(exc))
-            raise
-        self.answered[request_id] += 1
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class GateSleep:

@@ -31,8 +31,9 @@ from resilient_transport import (
     RetryingAsyncTransport,
 )
 from resilient_transport._policy import MAYBE_PROCESSED_ERRORS
+from resilient_transport.testing import CountingTransport
 
-from ._support import CountingTransport, fd_count
+from ._support import fd_count
 
 pytestmark = pytest.mark.anyio
 

@@ -25,10 +25,10 @@ import trustme
 from hypercorn.config import Config
 
 from resilient_transport import EventType, GiveUpReason, RetryingAsyncTransport
-from resilient_transport.testing import EventRecorder, RecordingSleep
+from resilient_transport.testing import CountingTransport, EventRecorder, RecordingSleep
 
 from ._rawserver import reserve_socket
-from ._support import CountingTransport, GateSleep, LockstepSleep, fd_count
+from ._support import GateSleep, LockstepSleep, fd_count
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ import pytest
 
 from resilient_transport import EventType, GiveUpReason, RetryingAsyncTransport
 from resilient_transport._policy import MAYBE_PROCESSED_ERRORS
-from resilient_transport.testing import EventRecorder, RecordingSleep
+from resilient_transport.testing import CountingTransport, EventRecorder, RecordingSleep
 
 from ._rawserver import RawHttpServer, port_of, serving
-from ._support import CountingTransport, GateSleep, fd_count
+from ._support import GateSleep, fd_count
 
 pytestmark = pytest.mark.anyio
 

@@ -41,10 +41,15 @@ from resilient_transport import (
 from resilient_transport.integrations.logging import instrument as log_events
 from resilient_transport.integrations.opentelemetry import OpenTelemetryMetrics, TracingTransport
 from resilient_transport.integrations.prometheus import PrometheusMetrics
-from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
+from resilient_transport.testing import (
+    CountingTransport,
+    FlakyTransport,
+    RecordingSleep,
+    ScriptedTransport,
+)
 
 from ._rawserver import port_of, serving
-from ._support import CountingTransport, GateSleep
+from ._support import GateSleep
 
 pytestmark = pytest.mark.anyio
 
