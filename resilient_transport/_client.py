@@ -33,10 +33,17 @@ DEFAULT_MAX_BUFFER_SIZE = 1000
 _CLIENT_KEYWORDS = frozenset({"verify", "cert", "trust_env", "proxy", "http1", "http2"})
 
 
+def _checked(retry: dict[str, Any]) -> dict[str, Any]:
+    """``retry``, once a transport accepts it: bad values fail before httpx builds anything."""
+    RetryingAsyncTransport(httpx.AsyncBaseTransport(), **retry)
+    return retry
+
+
 def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the retry keywords, checked; everything else)."""
     retry = {k: v for k, v in kwargs.items() if k in RETRY_KEYWORDS}
     rest = {k: v for k, v in kwargs.items() if k not in RETRY_KEYWORDS}
-    return retry, rest
+    return _checked(retry), rest
 
 
 def _wrap_transports(
@@ -97,8 +104,6 @@ class AsyncResilientClient(httpx.AsyncClient):
         **kwargs: Any,
     ) -> None:
         retry, client_kwargs = _split(kwargs)
-        # Validate the retry keywords before httpx builds any transport.
-        RetryingAsyncTransport(httpx.AsyncBaseTransport(), **retry)
         if isinstance(max_buffer_size, bool) or not isinstance(max_buffer_size, int):
             raise TypeError(f"max_buffer_size must be an int, got {max_buffer_size!r}")
         if max_buffer_size < 0:
@@ -187,12 +192,10 @@ async def simple_async_request(
     ``httpx.AsyncClient.request()`` (``params``, ``headers``, ``json``, ...).
     Errors propagate as they would from httpx itself.
     """
-    retry, rest = _split(kwargs)
+    retry, rest = _split({"max_retries": max_retries, **kwargs})
     client_kwargs = {k: v for k, v in rest.items() if k in _CLIENT_KEYWORDS}
     request_kwargs = {k: v for k, v in rest.items() if k not in _CLIENT_KEYWORDS}
-    transport_kwargs = {"max_retries": max_retries, **retry}
-    RetryingAsyncTransport(httpx.AsyncBaseTransport(), **transport_kwargs)  # validate first
     client = httpx.AsyncClient(timeout=timeout, **client_kwargs)
-    _wrap_transports(client, lambda inner: RetryingAsyncTransport(inner, **transport_kwargs))
+    _wrap_transports(client, lambda inner: RetryingAsyncTransport(inner, **retry))
     async with client:
         return await client.request(method, url, **request_kwargs)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._backoff import DEFAULT_RANDOM, backoff_delay
+from ._slots import NEW, slot_setters
 
 __all__ = ["DEFAULT_BASE_DELAY", "DEFAULT_MAX_DELAY", "DEFAULT_MAX_RETRIES", "RequestContext"]
 
@@ -198,7 +199,7 @@ class RequestContext:
         # Every retry makes one: copy the fields as they are (they were
         # validated, and one more attempt stays valid) instead of
         # re-validating them all, which costs five times as much.
-        new = _NEW(RequestContext)
+        new = NEW(RequestContext)
         for name, set_field in _SETTERS.items():
             set_field(new, getattr(self, name))
         _SETTERS["current_attempt"](new, self.current_attempt + 1)
@@ -228,10 +229,6 @@ class RequestContext:
         """Return an equal, independent copy (same request id)."""
         return dataclasses.replace(self)
 
-    def _with_fresh_id(self) -> RequestContext:
-        """Return a copy of this context under a new request id."""
-        return self._fresh_id_copier()()
-
     def _fresh_id_copier(self) -> Callable[[], RequestContext]:
         """Return a function that makes copies of this context, each under a new id.
 
@@ -244,7 +241,7 @@ class RequestContext:
             (_SETTERS[name], getattr(self, name)) for name in _FIELD_NAMES if name != "request_id"
         )
         set_request_id = _SETTERS["request_id"]
-        new = _NEW
+        new = NEW
 
         def copy() -> RequestContext:
             context = new(RequestContext)
@@ -273,11 +270,6 @@ class RequestContext:
         return dataclasses.replace(self, **overrides)
 
 
-_NEW = object.__new__
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext))
-# The slots' own setters: they bypass the frozen __setattr__, as
-# object.__setattr__ does, at a fraction of its cost.
-_SETTERS: dict[str, Callable[[RequestContext, Any], None]] = {
-    name: getattr(RequestContext, name).__set__ for name in _FIELD_NAMES
-}
+_SETTERS = dict(zip(_FIELD_NAMES, slot_setters(RequestContext), strict=True))
 _FIELD_SET = frozenset(_FIELD_NAMES)

@@ -179,6 +179,6 @@ def test_merged_rejects_unknown_fields() -> None:
 
 def test_with_fresh_id_copies_every_field_but_the_id() -> None:
     ctx = RequestContext(max_retries=7, metadata={"a": 1}, retry_statuses={503}, deadline=9.0)
-    copy = ctx._with_fresh_id()
+    copy = ctx._fresh_id_copier()()
     assert copy.request_id != ctx.request_id
     assert dataclasses.replace(copy, request_id=ctx.request_id) == ctx
