@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import random as _random
+import random
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_RANDOM", "backoff_delay", "retry_after_delay"]
-
-#: The default source of randomness: ``random.random``, a float in ``[0, 1)``.
-DEFAULT_RANDOM: Callable[[], float] = _random.random
+__all__ = ["backoff_delay", "retry_after_delay"]
 
 # Share of a server-given Retry-After delay that may be added as jitter, and the
 # most it may add: enough to spread a herd that was told the same second, never
@@ -23,14 +20,16 @@ def backoff_delay(
     base: float,
     cap: float,
     jitter: float = 1.0,
-    random: Callable[[], float] = DEFAULT_RANDOM,
+    random: Callable[[], float] = random.random,
 ) -> float:
     """Return the delay before retry number ``attempt`` (1 for the first retry).
 
-    The formula is capped exponential backoff with proportional jitter::
+    The formula is capped exponential backoff with proportional jitter:
 
-        ceiling = min(cap, base * 2 ** (attempt - 1))
-        delay   = ceiling * (1 - jitter * random())
+    ```text
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    delay   = ceiling * (1 - jitter * random())
+    ```
 
     With the default ``jitter=1.0`` this is "full jitter" (a uniform draw in
     ``(0, ceiling]``), which spreads a herd of clients best; ``jitter=0.0`` gives
@@ -66,7 +65,7 @@ def backoff_delay(
     return max(0.0, min(ceiling, ceiling * (1.0 - jitter * draw)))
 
 
-def retry_after_delay(seconds: float, random: Callable[[], float] = DEFAULT_RANDOM) -> float:
+def retry_after_delay(seconds: float, random: Callable[[], float] = random.random) -> float:
     """Return the delay to honour a server's ``Retry-After`` of ``seconds``.
 
     A little jitter is added on top (at most 10 %, at most one second), never

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-import os
+import random
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
-from ._backoff import DEFAULT_RANDOM, backoff_delay
+from ._backoff import backoff_delay
+from ._ids import new_request_id
 from ._slots import NEW, slot_setters
 
-__all__ = ["DEFAULT_BASE_DELAY", "DEFAULT_MAX_DELAY", "DEFAULT_MAX_RETRIES", "RequestContext"]
+__all__ = [
+    "DEFAULT_BASE_DELAY",
+    "DEFAULT_MAX_DELAY",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_RETRY_AFTER",
+    "SETTINGS",
+    "RequestContext",
+    "defaults_context",
+    "no_metadata",
+]
 
 #: Retries after the first attempt (so three attempts at most).
 DEFAULT_MAX_RETRIES = 2
@@ -21,55 +32,38 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BASE_DELAY = 1.0
 #: The backoff cap in seconds, as in the AWS SDKs' standard retry mode: long
 #: enough to ride out a restart, short enough that nobody mistakes it for a hang.
+#: A cap nobody set rises to ``base_delay`` when that is larger.
 DEFAULT_MAX_DELAY = 20.0
 #: Largest server-requested ``Retry-After`` that is honoured, in seconds.
 DEFAULT_MAX_RETRY_AFTER = 60.0
 
+#: The fields that are settings. Per request, a context overrides the
+#: transport's value of each setting it names; the rest come from the transport.
+#: ``request_id`` and ``metadata`` are always the request's own, and
+#: ``current_attempt`` is progress, counted by the transport from 0.
+SETTINGS = frozenset(
+    {
+        "max_retries",
+        "base_delay",
+        "max_delay",
+        "jitter",
+        "deadline",
+        "retry_connect_timeouts",
+        "retry_idempotent_errors",
+        "retry_statuses",
+        "max_retry_after",
+    }
+)
+# What a context remembers having been named: the settings, and current_attempt
+# (only to refuse it per request).
+_NAMEABLE = SETTINGS | {"current_attempt"}
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-# Request ids are made in batches: ``str(uuid.uuid4())`` costs about 2 µs, most
-# of it building a UUID object and formatting it, which is a few percent of a
-# whole in-process request. A batch draws its randomness in one os.urandom()
-# call, sets the version and variant bits of every id at once, and lays out
-# the text of every id with one slice assignment per character position;
-# each id is exactly what str(uuid.uuid4()) gives, at a tenth of the cost.
-_ID_BATCH = 256
-_VERSION_4 = bytes((byte & 0x0F) | 0x40 for byte in range(256))
-_VARIANT_RFC_4122 = bytes((byte & 0x3F) | 0x80 for byte in range(256))
-_DASHES = frozenset({8, 13, 18, 23})  # in "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
-_request_ids: list[str] = []
-
-
-def _uuid4_strings(count: int) -> list[str]:
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
-    digits = raw.hex().encode("ascii")  # 32 per id
-    text = bytearray(36 * count)  # 36 per id
-    digit = 0
-    for position in range(36):
-        if position in _DASHES:
-            text[position::36] = b"-" * count
-        else:
-            text[position::36] = digits[digit::32]
-            digit += 1
-    joined = text.decode("ascii")
-    return [joined[start : start + 36] for start in range(0, 36 * count, 36)]
-
-
-def _new_request_id() -> str:
-    """A fresh random UUID4 string, as ``str(uuid.uuid4())``."""
-    try:
-        return _request_ids.pop()
-    except IndexError:
-        _request_ids.extend(_uuid4_strings(_ID_BATCH))
-        return _request_ids.pop()
-
-
-# A forked child must not hand out the ids its parent holds too.
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_request_ids.clear)
+def no_metadata() -> Mapping[str, Any]:
+    """The empty, read-only metadata of a context that was given none."""
+    return _EMPTY
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -101,8 +95,12 @@ def _as_statuses(value: object) -> frozenset[int]:
     for status in statuses:
         if isinstance(status, bool) or not isinstance(status, int):
             raise TypeError(f"retry_statuses must hold ints, got {status!r} in {value!r}")
-        if not 100 <= status <= 599:
-            raise ValueError(f"retry_statuses must hold HTTP status codes, got {status!r}")
+        if not 400 <= status <= 599:
+            # A 1xx, 2xx or 3xx is not a failure: "retrying" it would resend a
+            # request the server has served.
+            raise ValueError(
+                f"retry_statuses must hold error statuses (400-599), got {status!r} in {value!r}"
+            )
     return statuses
 
 
@@ -111,18 +109,29 @@ class RequestContext:
     """Retry settings and progress of one request; immutable.
 
     A context travels in ``request.extensions["retry"]``. Each retry makes a
-    new context through :meth:`increment_attempt`; none is ever mutated, so a
+    new context through `increment_attempt`; none is ever mutated, so a
     context handed to an event or a callback stays true to its moment.
+
+    A context remembers which settings it was given. Sent with a request, it
+    overrides only those; every setting it was not given comes from the
+    transport. So `RequestContext(max_retries=4, request_id="users")` on a
+    transport built with `base_delay=0.01` retries four times with the
+    transport's `base_delay`, `max_delay`, deadline and policy. The context
+    that applied (the merge) is what events and `response.extensions["retry"]`
+    carry; sent again as it is, it applies the same settings.
 
     Attributes:
         max_retries: Retries allowed after the first attempt.
         current_attempt: Failed attempts so far (retries performed, once the
-            request has an answer).
+            request has an answer). Counted by the transport from 0: a
+            request may not set it.
         base_delay: Seconds before the first retry, before jitter.
         request_id: Names the request in events and monitor results; a fresh
             UUID4 string by default.
-        metadata: Read-only copy of caller data, carried into every event.
-        max_delay: Cap on any backoff delay, in seconds.
+        metadata: Read-only copy of caller data (string keys), carried into
+            every event.
+        max_delay: Cap on any backoff delay, in seconds. Unless set, 20 s, or
+            `base_delay` when that is larger.
         jitter: Fraction of each backoff delay that is randomised, ``0..1``;
             ``1.0`` is "full jitter".
         deadline: Seconds the whole request may take, every attempt and every
@@ -131,28 +140,33 @@ class RequestContext:
         retry_idempotent_errors: Also retry failures after which the server may
             have processed the request (reset, read error, read timeout, stale
             keep-alive), for idempotent requests only.
-        retry_statuses: HTTP statuses to retry, for idempotent requests only.
+        retry_statuses: Error statuses (400-599) to retry, for idempotent
+            requests only.
         max_retry_after: Largest ``Retry-After`` (seconds) that is honoured; a
             longer one ends retrying and the response is returned as is.
 
     Raises:
         TypeError: A field has the wrong type.
-        ValueError: A field has a wrong value, or two fields contradict each
-            other (``max_delay < base_delay``, ``deadline < base_delay``).
+        ValueError: A field has a wrong value, or two fields given together
+            contradict each other (``max_delay < base_delay``,
+            ``deadline < base_delay``).
     """
 
-    max_retries: int = DEFAULT_MAX_RETRIES
+    max_retries: int = 2
     current_attempt: int = 0
-    base_delay: float = DEFAULT_BASE_DELAY
-    request_id: str = dataclasses.field(default_factory=_new_request_id)
-    metadata: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY)
-    max_delay: float = DEFAULT_MAX_DELAY
+    base_delay: float = 1.0
+    request_id: str = dataclasses.field(default_factory=new_request_id)
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=no_metadata)
+    max_delay: float = 20.0
     jitter: float = 1.0
     deadline: float | None = None
     retry_connect_timeouts: bool = False
     retry_idempotent_errors: bool = False
     retry_statuses: AbstractSet[int] = frozenset()
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_retry_after: float = 60.0
+    # The fields the context was given (set before __post_init__ runs, see
+    # _init below); not part of its value.
+    _named: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_int("max_retries", self.max_retries, 0)
@@ -165,6 +179,9 @@ class RequestContext:
         if not isinstance(self.metadata, Mapping):
             raise TypeError(f"metadata must be a mapping, got {self.metadata!r}")
         if self.metadata is not _EMPTY:
+            for key in self.metadata:
+                if not isinstance(key, str):
+                    raise TypeError(f"metadata keys must be str, got {key!r} in {self.metadata!r}")
             # Copy, so that the caller changing their dict cannot change us.
             object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
         _check_seconds("max_delay", self.max_delay)
@@ -173,20 +190,26 @@ class RequestContext:
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
         if self.deadline is not None:
-            _check_seconds("deadline", self.deadline)
-            if self.deadline == 0:
-                raise ValueError(f"deadline must be > 0 or None, got {self.deadline!r}")
+            _check_deadline(self.deadline)
         _check_bool("retry_connect_timeouts", self.retry_connect_timeouts)
         _check_bool("retry_idempotent_errors", self.retry_idempotent_errors)
         if type(self.retry_statuses) is not frozenset or self.retry_statuses:
             object.__setattr__(self, "retry_statuses", _as_statuses(self.retry_statuses))
         _check_seconds("max_retry_after", self.max_retry_after)
+        named = _named_of(self)
         if self.max_delay < self.base_delay:
-            raise ValueError(
-                f"max_delay must be >= base_delay, got max_delay={self.max_delay!r} "
-                f"and base_delay={self.base_delay!r}"
-            )
-        if self.deadline is not None and self.deadline < self.base_delay:
+            if "max_delay" not in named:  # a cap nobody set follows the base delay
+                object.__setattr__(self, "max_delay", self.base_delay)
+            elif "base_delay" in named:
+                raise ValueError(
+                    f"max_delay must be >= base_delay, got max_delay={self.max_delay!r} "
+                    f"and base_delay={self.base_delay!r}"
+                )
+        if (
+            self.deadline is not None
+            and self.deadline < self.base_delay
+            and {"deadline", "base_delay"} <= named
+        ):
             raise ValueError(
                 f"deadline must be >= base_delay, got deadline={self.deadline!r} "
                 f"and base_delay={self.base_delay!r}"
@@ -210,13 +233,13 @@ class RequestContext:
         """Whether another attempt may be made: ``current_attempt <= max_retries``."""
         return self.current_attempt <= self.max_retries
 
-    def calculate_delay(self, random: Callable[[], float] = DEFAULT_RANDOM) -> float:
+    def calculate_delay(self, random: Callable[[], float] = random.random) -> float:
         """Return the backoff before the next attempt, in seconds.
 
-        Capped exponential backoff with jitter (see
-        :func:`resilient_transport.backoff_delay`): before retry ``n`` the
-        ceiling is ``min(max_delay, base_delay * 2 ** (n - 1))`` and the delay a
-        draw below it. Always finite, ``>= 0`` and ``<= max_delay``.
+        Capped exponential backoff with jitter (see `backoff_delay`): before
+        retry ``n`` the ceiling is ``min(max_delay, base_delay * 2 ** (n - 1))``
+        and the delay a draw below it. Always finite, ``>= 0`` and
+        ``<= max_delay``.
 
         Args:
             random: Returns a float in ``[0, 1)``; injectable for tests.
@@ -226,8 +249,21 @@ class RequestContext:
         )
 
     def clone(self) -> RequestContext:
-        """Return an equal, independent copy (same request id)."""
-        return dataclasses.replace(self)
+        """Return an equal, independent copy (same request id, same settings given)."""
+        return self.__replace__()
+
+    def __replace__(self, /, **changes: Any) -> RequestContext:
+        """``copy.replace(ctx, **changes)``: the copy names what ``self`` named, and ``changes``.
+
+        (``dataclasses.replace`` passes every field to the constructor and
+        cannot say which were changed: its copy names the settings that differ
+        from the class defaults.)
+        """
+        if type(self) is not RequestContext:
+            return dataclasses.replace(self, **changes)
+        values = {name: getattr(self, name) for name in _INIT_NAMES}
+        values.update(changes)
+        return _construct(_named_of(self) | (_NAMEABLE & changes.keys()), values)
 
     def _fresh_id_copier(self) -> Callable[[], RequestContext]:
         """Return a function that makes copies of this context, each under a new id.
@@ -247,29 +283,157 @@ class RequestContext:
             context = new(RequestContext)
             for set_field, value in values:
                 set_field(context, value)
-            set_request_id(context, _new_request_id())
+            set_request_id(context, new_request_id())
             return context
 
         return copy
 
     def _merged(self, overrides: Mapping[str, Any]) -> RequestContext:
-        """Return a copy with ``overrides`` applied and a fresh request id.
+        """Return these defaults with a request's ``extensions={"retry": {...}}`` applied.
+
+        The settings the dict names override; a missing ``request_id`` is a
+        fresh one.
 
         Raises:
             TypeError: ``overrides`` names a field that does not exist, or a
                 value has the wrong type.
-            ValueError: A value is wrong.
+            ValueError: A value is wrong, or ``current_attempt`` is named.
         """
-        unknown = [key for key in overrides if key not in _FIELD_SET]
-        if unknown:
-            raise TypeError(
-                f"unknown RequestContext field(s) {sorted(map(repr, unknown))} in {overrides!r}"
-            )
-        if "request_id" not in overrides:
-            overrides = {**overrides, "request_id": _new_request_id()}
-        return dataclasses.replace(self, **overrides)
+        for key in overrides:
+            if key not in _INIT_SET:
+                raise TypeError(_unknown_field_message(key, overrides))
+        if "current_attempt" in overrides:
+            raise ValueError(_CURRENT_ATTEMPT_MESSAGE.format(overrides["current_attempt"]))
+        values = {name: getattr(self, name) for name in _INIT_NAMES}
+        values["current_attempt"] = 0
+        values["request_id"] = new_request_id()
+        values.update(overrides)
+        # Validated as if the dict's keys were all that was given: settings it
+        # names together must agree; with the transport's, they need not.
+        context = _construct(_NAMEABLE & overrides.keys(), values)
+        union = self._named_for_merge(overrides.keys())
+        if "max_delay" in union and "max_delay" not in overrides:
+            _SETTERS["max_delay"](context, self.max_delay)  # a cap that was set holds
+        _set_named(context, union)
+        return context
 
+    def _applied(self, request_context: RequestContext) -> RequestContext:
+        """Return these defaults with a request's own context applied (see the class docs).
+
+        Raises:
+            ValueError: ``request_context`` names ``current_attempt``.
+        """
+        named = _named_of(request_context)
+        if "current_attempt" in named:
+            raise ValueError(_CURRENT_ATTEMPT_MESSAGE.format(request_context.current_attempt))
+        if type(request_context) is not RequestContext:  # a subclass keeps its class
+            changes: dict[str, Any] = {
+                name: getattr(self, name) for name in SETTINGS if name not in named
+            }
+            return dataclasses.replace(request_context, current_attempt=0, **changes)
+        new = NEW(RequestContext)
+        for name, set_field in _SETTERS.items():
+            source = request_context if name in named or name in _OWN else self
+            set_field(new, getattr(source, name))
+        _SETTERS["current_attempt"](new, 0)
+        union = self._named_for_merge(named)
+        _SETTERS["_named"](new, union)
+        if new.max_delay < new.base_delay and "max_delay" not in union:
+            # The merge put a larger base delay under a cap nobody set.
+            _SETTERS["max_delay"](new, new.base_delay)
+        return new
+
+    def _named_for_merge(self, keys: AbstractSet[str]) -> frozenset[str]:
+        return _named_of(self) | (SETTINGS & keys)
+
+
+# A request's own fields, whether it named them or not.
+_OWN = frozenset({"request_id", "metadata"})
+_CURRENT_ATTEMPT_MESSAGE = (
+    "current_attempt is counted by the transport from 0 and cannot be set per request, got {!r}"
+)
 
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext))
 _SETTERS = dict(zip(_FIELD_NAMES, slot_setters(RequestContext), strict=True))
-_FIELD_SET = frozenset(_FIELD_NAMES)
+_INIT_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext) if field.init)
+_INIT_SET = frozenset(_INIT_NAMES)
+_CLASS_DEFAULTS = {
+    field.name: field.default
+    for field in dataclasses.fields(RequestContext)
+    if field.name in SETTINGS
+}
+_dataclass_init = RequestContext.__init__
+_set_named = _SETTERS["_named"]
+
+
+def _named_of(context: RequestContext) -> frozenset[str]:
+    """The fields ``context`` was given; for a subclass built without our init, a guess."""
+    try:
+        return context._named
+    except AttributeError:  # a dataclass subclass's own __init__ never set it
+        return _differing(context.__getattribute__)
+
+
+def _differing(value_of: Callable[[str], Any]) -> frozenset[str]:
+    """The settings whose value differs from the class default."""
+    return frozenset(
+        name for name, default in _CLASS_DEFAULTS.items() if value_of(name) != default
+    )
+
+
+def _init(self: RequestContext, *args: Any, **kwargs: Any) -> None:
+    # Records which fields the caller gave, then runs the dataclass's own
+    # __init__ (mypy and the docs see that one's signature).
+    if args:
+        named = _NAMEABLE & {*_INIT_NAMES[: len(args)], *kwargs}
+    elif len(kwargs) == len(_INIT_NAMES):
+        # Every field given: a copy, as dataclasses.replace() makes. It cannot
+        # say which fields were changed; those that differ from the class
+        # defaults count as given.
+        named = _differing(kwargs.__getitem__)
+    else:
+        named = _NAMEABLE & kwargs.keys()
+    _set_named(self, named)
+    _dataclass_init(self, *args, **kwargs)
+
+
+_init.__wrapped__ = _dataclass_init  # type: ignore[attr-defined]
+_init.__doc__ = _dataclass_init.__doc__
+RequestContext.__init__ = _init  # type: ignore[method-assign]
+
+
+def defaults_context(values: dict[str, Any], *, cap_given: bool) -> RequestContext:
+    """A transport's defaults, from its keywords.
+
+    A transport cannot tell a keyword left at its default from one given with
+    the same value: the settings that differ from the class defaults count as
+    given, and ``max_delay`` when the transport was given one.
+    """
+    named = _differing(values.__getitem__) | ({"max_delay"} if cap_given else set())
+    return _construct(named & _INIT_SET, values)
+
+
+def _construct(named: frozenset[str], values: dict[str, Any]) -> RequestContext:
+    """A validated context from every init field's value, naming exactly ``named``."""
+    context = NEW(RequestContext)
+    _set_named(context, named)
+    _dataclass_init(context, **values)
+    return context
+
+
+def _unknown_field_message(key: object, overrides: Mapping[str, Any]) -> str:
+    message = f"unknown RequestContext field {key!r} in {dict(overrides)!r}"
+    if isinstance(key, str):
+        close = difflib.get_close_matches(key, _INIT_NAMES, n=1)
+        if not close:
+            close = [name for name in _INIT_NAMES if key in name][:1]
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+    return message
+
+
+def _check_deadline(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"deadline must be a number of seconds or None, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"deadline must be a finite number > 0 or None, got {value!r}")

@@ -16,6 +16,7 @@ __all__ = [
     "NOT_SENT_ERRORS",
     "NOT_SENT_TIMEOUTS",
     "TIMEOUT_ERRORS",
+    "DeadlineExceeded",
     "FailureKind",
     "GiveUpReason",
     "classify_error",
@@ -71,6 +72,18 @@ TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
     httpcore.TimeoutException,
 )
 
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The request's ``deadline`` passed before an attempt's response head arrived.
+
+    Raised by the transport when it ends an attempt that was still waiting
+    (to connect, to send, or for the response head) as the deadline passed:
+    per-phase timeouts bound each read, but not a response that trickles in.
+    An ``httpx.TimeoutException``, so code that handles httpx's timeouts
+    handles it too. Never retried: the deadline is gone.
+    """
+
+
 # RFC 9110 section 9.2.2, with a request carrying an Idempotency-Key header
 # (draft-ietf-httpapi-idempotency-key-header) counted as idempotent too.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -91,6 +104,8 @@ class FailureKind(enum.Enum):
     """The server may have acted: resent only for idempotent requests, opt-in."""
     CERTIFICATE = "certificate"
     """TLS certificate or hostname verification failed: never retried."""
+    DEADLINE = "deadline"
+    """The request's deadline passed during the attempt: never retried."""
     OTHER = "other"
     """Anything else: never retried."""
 
@@ -109,7 +124,7 @@ class GiveUpReason(str, enum.Enum):
     BODY_SENT = "body_sent"
     """A one-shot streamed body was (partly) consumed and cannot be sent again."""
     DEADLINE = "deadline"
-    """The next sleep would cross the request's deadline."""
+    """The deadline passed during an attempt, or the next sleep would cross it."""
     BUDGET = "budget"
     """The shared retry budget is spent."""
     RETRY_AFTER_TOO_LONG = "retry_after_too_long"
@@ -137,6 +152,8 @@ def classify_error(exc: BaseException) -> FailureKind:
     # all. The ssl.SSLCertVerificationError behind it tells.
     if _has_certificate_error(exc):
         return FailureKind.CERTIFICATE
+    if isinstance(exc, DeadlineExceeded):
+        return FailureKind.DEADLINE
     if isinstance(exc, NOT_SENT_ERRORS):
         return FailureKind.NOT_SENT
     if isinstance(exc, NOT_SENT_TIMEOUTS):

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from collections.abc import Set as AbstractSet
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx
 
 from ._attempt import TrackedStream, clamp_timeouts, drain
-from ._backoff import DEFAULT_RANDOM
 from ._budget import RetryBudget
-from ._context import (
-    DEFAULT_BASE_DELAY,
-    DEFAULT_MAX_DELAY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_RETRY_AFTER,
-    RequestContext,
-)
+from ._context import DEFAULT_MAX_DELAY, RequestContext, defaults_context, no_metadata
 from ._events import EventSink, EventType, _new_event, safe_url
-from ._policy import TIMEOUT_ERRORS, FailureKind, GiveUpReason, classify_error
+from ._policy import TIMEOUT_ERRORS, DeadlineExceeded, FailureKind, GiveUpReason, classify_error
+from ._redact import redact_url
+from ._sleep import default_sleep
 from ._verdict import Verdicts
 
 __all__ = ["RetryingAsyncTransport"]
@@ -37,27 +32,34 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     passes through untouched, and when retries run out the last exception is
     re-raised unchanged, as if no retry layer were there.
 
-    Every keyword that names a :class:`RequestContext` field sets the default
-    for requests that bring no context of their own; a request overrides them
-    with ``extensions={"retry": RequestContext(...)}`` (used as given) or
-    ``extensions={"retry": {"max_retries": 5}}`` (merged onto the defaults).
+    Every keyword that names a `RequestContext` field sets it for every
+    request. A request overrides only the settings it names, with
+    ``extensions={"retry": RequestContext(max_retries=5)}`` or
+    ``extensions={"retry": {"max_retries": 5}}``; the rest stay the
+    transport's. The context that applied is in
+    ``response.extensions["retry"]`` and in every event.
 
     Args:
         transport: The inner transport; ``None`` means ``httpx.AsyncHTTPTransport()``.
         max_retries: Retries after the first attempt.
         base_delay: Seconds before the first retry (exponential backoff after).
-        max_delay: Cap on any backoff delay, in seconds.
+        max_delay: Cap on any backoff delay, in seconds; ``None``: 20 s, or
+            ``base_delay`` when that is larger.
         jitter: Fraction of each delay that is randomised, ``0..1``.
-        deadline: Seconds a whole request may take, sleeps included, or ``None``.
+        deadline: Seconds a whole request may take, every attempt and every
+            sleep included, until its response head arrives; or ``None``. An
+            attempt still waiting when it passes is ended with
+            `DeadlineExceeded`.
         retry_connect_timeouts: Also retry ``ConnectTimeout``.
         retry_idempotent_errors: Also retry errors after which the server may
             have processed the request, for idempotent requests.
         retry_statuses: HTTP statuses to retry, for idempotent requests.
         max_retry_after: Largest ``Retry-After`` honoured, in seconds.
         budget: A :class:`RetryBudget` to draw retries from (often shared).
-        events: An anyio memory object send stream for :class:`AsyncEvent`\\ s.
-            The transport owns it: :meth:`aclose` closes it.
-        sleep: ``async (seconds) -> None``; default ``anyio.sleep``.
+        events: An anyio memory object send stream of `AsyncEvent` records.
+            The transport owns it: `aclose` closes it.
+        sleep: ``async (seconds) -> None``; ``None``: ``anyio.sleep`` (instant
+            under `resilient_transport.testing.set_instant_sleep`).
         clock: Monotonic seconds, for elapsed times and deadlines.
         random: Returns a float in ``[0, 1)``, for jitter.
 
@@ -70,20 +72,20 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         self,
         transport: httpx.AsyncBaseTransport | None = None,
         *,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        base_delay: float = DEFAULT_BASE_DELAY,
-        max_delay: float = DEFAULT_MAX_DELAY,
+        max_retries: int = 2,
+        base_delay: float = 1.0,
+        max_delay: float | None = None,
         jitter: float = 1.0,
         deadline: float | None = None,
         retry_connect_timeouts: bool = False,
         retry_idempotent_errors: bool = False,
         retry_statuses: Collection[int] = frozenset(),
-        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_retry_after: float = 60.0,
         budget: RetryBudget | None = None,
         events: Any = None,
-        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        random: Callable[[], float] = DEFAULT_RANDOM,
+        random: Callable[[], float] = random.random,
     ) -> None:
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise TypeError(
@@ -91,23 +93,31 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             )
         if budget is not None and not isinstance(budget, RetryBudget):
             raise TypeError(f"budget must be a RetryBudget or None, got {budget!r}")
+        if sleep is None:
+            sleep = default_sleep
         for name, value in (("sleep", sleep), ("clock", clock), ("random", random)):
             if not callable(value):
                 raise TypeError(f"{name} must be callable, got {value!r}")
-        self._defaults = RequestContext(
-            max_retries=max_retries,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            jitter=jitter,
-            deadline=deadline,
-            retry_connect_timeouts=retry_connect_timeouts,
-            retry_idempotent_errors=retry_idempotent_errors,
-            # Any collection: the context validates it and makes it a frozenset.
-            retry_statuses=cast(AbstractSet[int], retry_statuses),
-            max_retry_after=max_retry_after,
+        # max_delay=None leaves the cap unset: it follows base_delay (see
+        # RequestContext.max_delay).
+        self._defaults = defaults_context(
+            {
+                "max_retries": max_retries,
+                "current_attempt": 0,
+                "base_delay": base_delay,
+                "request_id": "defaults",
+                "metadata": no_metadata(),
+                "max_delay": DEFAULT_MAX_DELAY if max_delay is None else max_delay,
+                "jitter": jitter,
+                "deadline": deadline,
+                "retry_connect_timeouts": retry_connect_timeouts,
+                "retry_idempotent_errors": retry_idempotent_errors,
+                # Any collection: the context validates it and makes it a frozenset.
+                "retry_statuses": retry_statuses,
+                "max_retry_after": max_retry_after,
+            },
+            cap_given=max_delay is not None,
         )
-        # Stamps the defaults on each request that brings no context, under a
-        # fresh id; made once, as it is on every such request's path.
         self._fresh_context = self._defaults._fresh_id_copier()
         self._sink = EventSink(events)  # raises TypeError for a bad stream
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
@@ -166,43 +176,62 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     # -- the request path -----------------------------------------------------
 
     def _context_for(self, request: httpx.Request) -> RequestContext:
-        """The context of a request that brings a "retry" extension of its own."""
-        extensions = request.extensions
-        value = extensions.get("retry")
+        """The applied context of a request that brings a "retry" extension of its own."""
+        value = request.extensions.get("retry")
         if isinstance(value, RequestContext):
-            return value
+            return self._defaults._applied(value)
         if isinstance(value, Mapping):
-            ctx = self._defaults._merged(value)
-        else:
-            raise TypeError(
-                'the "retry" request extension must be a RequestContext, a dict of '
-                f"RequestContext fields, or None; got {value!r}"
-            )
-        # A new dict: the caller's may be shared between requests.
-        request.extensions = {**extensions, "retry": ctx}
-        return ctx
+            return self._defaults._merged(value)
+        raise TypeError(
+            'the "retry" request extension must be a RequestContext, a dict of '
+            f"RequestContext fields, or None; got {value!r}"
+        )
+
+    async def _send(
+        self, request: httpx.Request, ctx: RequestContext, start: float
+    ) -> httpx.Response:
+        """One attempt; with a deadline, bounded by the time left until its response head."""
+        if ctx.deadline is None:
+            return await self._transport.handle_async_request(request)
+        remaining = ctx.deadline - (self._clock() - start)
+        clamp_timeouts(request, remaining)
+        # Per-phase timeouts bound each read, not a response head that
+        # trickles in a byte at a time: the cancel scope bounds the whole.
+        with anyio.move_on_after(max(remaining, 0.0)):
+            return await self._transport.handle_async_request(request)
+        raise DeadlineExceeded(
+            f"the request's deadline of {ctx.deadline:g} s passed before a response arrived",
+            request=request,
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport, retrying as the context allows."""
         extensions = request.extensions
-        if extensions.get("retry") is None:
-            # No context of its own (nearly every request): the defaults,
-            # under a fresh id, in a new dict (the caller's may be shared).
-            ctx = self._fresh_context()
-            request.extensions = {**extensions, "retry": ctx}
-        else:
-            ctx = self._context_for(request)
+        stream = request.stream
+        port = request.url.port
+        if port is not None and not 0 < port < 65536:
+            # Refused here, before any attempt: trio would connect to the port
+            # modulo 65536, asyncio fail deep in the socket layer.
+            raise httpx.InvalidURL(
+                f"Invalid port: {port!r} (must be 1 to 65535) in {redact_url(request.url)}"
+            )
+        # The applied context rides in a new dict (the caller's may be shared);
+        # the request leaves with the extensions and the stream it came with.
+        ctx = (
+            self._fresh_context()
+            if extensions.get("retry") is None
+            else self._context_for(request)
+        )
+        request.extensions = {**extensions, "retry": ctx}
         # Only events and deadlines need the start time.
         start = (
             self._clock() if self._sink._stream is not None or ctx.deadline is not None else 0.0
         )
-        if ctx.deadline is not None:
-            clamp_timeouts(request, ctx.deadline)
-        if ctx.max_retries and not isinstance(request.stream, httpx.ByteStream):
-            request.stream = TrackedStream(request.stream)  # type: ignore[arg-type]
+        if ctx.max_retries and not isinstance(stream, httpx.ByteStream):
+            request.stream = TrackedStream(stream)  # type: ignore[arg-type]
         failure: BaseException | httpx.Response
         try:
-            response = await self._transport.handle_async_request(request)
+            response = await self._send(request, ctx, start)
         except BaseException as exc:
             failure = exc
         else:
@@ -221,6 +250,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         status_code=response.status_code,
                     )
                 request.extensions = extensions
+                request.stream = stream
                 return response
             failure = response
         # Called outside the except block, so that a later exception is not
@@ -239,6 +269,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             # copies them into a redirect's request, which must start afresh
             # from the caller's own "retry" value, not from this spent context.
             request.extensions = extensions
+            request.stream = stream
 
     async def _recover(
         self,
@@ -340,10 +371,8 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                     raise interrupted
                 finally:  # no exception <-> frame cycle: see handle_async_request
                     interrupted = None
-            if ctx.deadline is not None:
-                clamp_timeouts(request, ctx.deadline - (self._clock() - start))
             try:
-                response = await self._transport.handle_async_request(request)
+                response = await self._send(request, ctx, start)
             except BaseException as error:
                 failure = error
                 continue

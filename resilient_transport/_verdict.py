@@ -48,6 +48,8 @@ class Verdicts:
             return GiveUpReason.CERTIFICATE, 0.0
         if kind is FailureKind.OTHER:
             return GiveUpReason.NOT_RETRYABLE, 0.0
+        if kind is FailureKind.DEADLINE:
+            return GiveUpReason.DEADLINE, 0.0
         if kind is FailureKind.NOT_SENT_TIMEOUT and not failed.retry_connect_timeouts:
             return GiveUpReason.NOT_RETRYABLE, 0.0
         if kind is FailureKind.MAYBE_PROCESSED:

@@ -1,23 +1,27 @@
 """Helpers to test code that uses resilient_transport, instantly and exactly.
 
-- :class:`CountingTransport`: wraps a real inner transport and counts the
+- `CountingTransport`: wraps a real inner transport and counts the
   attempts that reach it, per request id.
-- :class:`FlakyTransport`: an inner transport whose every request fails its
+- `FlakyTransport`: an inner transport whose every request fails its
   first N attempts with a connect error (or any error), then is answered.
-- :class:`ScriptedTransport`: an inner transport that follows one script of
+- `ScriptedTransport`: an inner transport that follows one script of
   outcomes, call after call.
-- :class:`RecordingSleep`: an instant ``sleep`` that records the delays asked.
-- :class:`EventRecorder`: an event stream to hand a transport, and the list
-  of what it received.
+- `RecordingSleep`: an instant ``sleep`` that records the delays asked.
+- `EventRecorder`: an event stream to hand a transport, and the list of
+  what it received.
+- `set_instant_sleep`: one line that makes every transport's backoff
+  instant, for a whole test session.
 
-Example::
+Example:
 
-    inner = FlakyTransport(failures=2)
-    sleep = RecordingSleep()
-    transport = RetryingAsyncTransport(inner, sleep=sleep)
-    async with httpx.AsyncClient(transport=transport) as client:
-        response = await client.get("http://service.test/")
-    assert inner.calls == 3 and len(sleep.delays) == 2
+```python
+inner = FlakyTransport(failures=2)
+sleep = RecordingSleep()
+transport = RetryingAsyncTransport(inner, sleep=sleep)
+async with httpx.AsyncClient(transport=transport) as client:
+    response = await client.get("http://service.test/")
+assert inner.calls == 3 and len(sleep.delays) == 2
+```
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
+from . import _sleep
 from ._context import RequestContext
 from ._events import AsyncEvent, EventType
 
@@ -41,6 +46,7 @@ __all__ = [
     "FlakyTransport",
     "RecordingSleep",
     "ScriptedTransport",
+    "set_instant_sleep",
 ]
 
 Handler = Callable[[httpx.Request], Union[httpx.Response, Awaitable[httpx.Response]]]  # noqa: UP007
@@ -107,11 +113,13 @@ class _Counting(httpx.AsyncBaseTransport):
 class CountingTransport(_Counting):
     """Wraps a real inner transport and books every attempt that reaches it.
 
-    Put it under a :class:`RetryingAsyncTransport` to count the attempts a
-    request really made, per request id, over real sockets::
+    Put it under a `RetryingAsyncTransport` to count the attempts a request
+    really made, per request id, over real sockets:
 
-        inner = CountingTransport(httpx.AsyncHTTPTransport())
-        transport = RetryingAsyncTransport(inner)
+    ```python
+    inner = CountingTransport(httpx.AsyncHTTPTransport())
+    transport = RetryingAsyncTransport(inner)
+    ```
 
     Attributes:
         calls: Attempts in all.
@@ -169,12 +177,12 @@ class FlakyTransport(_Counting):
         failures: int | Callable[[httpx.Request], int] = 1,
         *,
         error: BaseException | type[BaseException] = httpx.ConnectError,
-        handler: Handler = _ok,
+        handler: Handler | None = None,
     ) -> None:
         super().__init__()
         self._failures = failures
         self._error = error
-        self._handler = handler
+        self._handler: Handler = _ok if handler is None else handler
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         seen = self.attempts[self._record(request)]
@@ -193,10 +201,10 @@ class ScriptedTransport(_Counting):
         then: The outcome once the script is spent; default ``200 "ok"``.
     """
 
-    def __init__(self, *script: Outcome, then: Outcome = _ok) -> None:
+    def __init__(self, *script: Outcome, then: Outcome | None = None) -> None:
         super().__init__()
         self._script = list(script)
-        self._then = then
+        self._then: Outcome = _ok if then is None else then
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index = self.calls
@@ -284,3 +292,56 @@ class EventRecorder:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _InstantSleep:
+    """What `set_instant_sleep` returns: leaving it as a context manager restores the setting."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, previous: bool) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _sleep.set_instant(self._previous)
+
+
+def set_instant_sleep(enabled: bool = True) -> _InstantSleep:
+    """Make every transport's backoff sleeps instant (or real again), process-wide.
+
+    For your own test suite: with it, a test in which respx or a fake inner
+    transport raises ``httpx.ConnectError`` does not wait through real
+    backoff. One line in ``conftest.py`` covers the whole session:
+
+    ```python
+    resilient_transport.testing.set_instant_sleep()
+    ```
+
+    It also works as a context manager, which restores the previous setting
+    on exit (in a fixture, say):
+
+    ```python
+    with set_instant_sleep():
+        ...
+    ```
+
+    Only the default sleep is affected (a transport given its own ``sleep=``
+    keeps it); an instant sleep is still a checkpoint, so cancellation
+    behaves as in a real one. Attempts, delays asked, events and results are
+    unchanged: the events' ``delay`` is still the delay that was chosen.
+
+    Args:
+        enabled: ``True`` for instant sleeps, ``False`` for real ones again.
+
+    Raises:
+        TypeError: ``enabled`` is not a bool.
+    """
+    return _InstantSleep(_sleep.set_instant(enabled))

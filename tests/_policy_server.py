@@ -39,13 +39,16 @@ class Reply:
         body: The response body.
         action: ``"respond"``; ``"drop"``: close the connection without a
             response (a stale keep-alive, a crash after reading the request);
-            ``"hang"``: never answer.
+            ``"hang"``: never answer; ``"trickle"``: send the response head
+            one byte every ``interval`` seconds.
+        interval: Seconds between the bytes of a trickled head.
     """
 
     status: int = 200
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: bytes = b"ok"
     action: str = "respond"
+    interval: float = 0.05
 
 
 @dataclasses.dataclass
@@ -83,6 +86,8 @@ class ScriptedServer:
         self._ssl_context = ssl_context
         self.connections = 0
         self.handshake_failures = 0
+        #: Bytes of trickled response heads sent so far.
+        self.trickled = 0
         self.requests: list[Received] = []
 
     def _reply(self, index: int) -> Reply:
@@ -140,7 +145,14 @@ class ScriptedServer:
             if reply.action == "hang":
                 await anyio.sleep_forever()
             headers = [*reply.headers.items(), ("content-length", str(len(reply.body)))]
-            await stream.send(conn.send(h11.Response(status_code=reply.status, headers=headers)))
+            head = conn.send(h11.Response(status_code=reply.status, headers=headers))
+            if reply.action == "trickle":
+                for index in range(len(head)):
+                    await anyio.sleep(reply.interval)
+                    await stream.send(head[index : index + 1])
+                    self.trickled += 1
+            else:
+                await stream.send(head)
             if reply.body:
                 await stream.send(conn.send(h11.Data(data=reply.body)))
             await stream.send(conn.send(h11.EndOfMessage()))

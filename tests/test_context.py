@@ -7,9 +7,10 @@ import math
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
-from resilient_transport import RequestContext
+from resilient_transport import RequestContext, RetryingAsyncTransport
 from resilient_transport._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
 
 
@@ -126,13 +127,21 @@ def test_zero_base_delay_means_no_delay() -> None:
         ("metadata", [("a", 1)], TypeError, "metadata must be a mapping, got [('a', 1)]"),
         ("jitter", 1.5, ValueError, "jitter must be between 0 and 1, got 1.5"),
         ("jitter", None, TypeError, "jitter must be a number, got None"),
-        ("deadline", 0, ValueError, "deadline must be > 0 or None, got 0"),
-        ("deadline", -5.0, ValueError, "deadline must be a finite number >= 0, got -5.0"),
+        # One rule, one wording, for zero and negative deadlines alike.
+        ("deadline", 0, ValueError, "deadline must be a finite number > 0 or None, got 0"),
+        ("deadline", -1, ValueError, "deadline must be a finite number > 0 or None, got -1"),
+        ("deadline", math.inf, ValueError, "deadline must be a finite number > 0 or None"),
+        ("deadline", "1", TypeError, "deadline must be a number of seconds or None, got '1'"),
         ("retry_connect_timeouts", 1, TypeError, "retry_connect_timeouts must be a bool, got 1"),
         ("retry_idempotent_errors", "y", TypeError, "retry_idempotent_errors must be a bool"),
         ("retry_statuses", "503", TypeError, "retry_statuses must be a collection of ints"),
         ("retry_statuses", [503, "x"], TypeError, "retry_statuses must hold ints, got 'x'"),
-        ("retry_statuses", [99], ValueError, "retry_statuses must hold HTTP status codes, got 99"),
+        ("retry_statuses", [99], ValueError, "retry_statuses must hold error statuses (400-599)"),
+        # A 2xx or 3xx is no failure: retrying it would resend a served request.
+        ("retry_statuses", [200], ValueError, "retry_statuses must hold error statuses"),
+        ("retry_statuses", [399], ValueError, "retry_statuses must hold error statuses"),
+        ("retry_statuses", [600], ValueError, "retry_statuses must hold error statuses"),
+        ("metadata", {1: "a"}, TypeError, "metadata keys must be str, got 1 in {1: 'a'}"),
         ("max_retry_after", math.nan, ValueError, "max_retry_after must be a finite number"),
     ],
 )
@@ -182,3 +191,37 @@ def test_with_fresh_id_copies_every_field_but_the_id() -> None:
     copy = ctx._fresh_id_copier()()
     assert copy.request_id != ctx.request_id
     assert dataclasses.replace(copy, request_id=ctx.request_id) == ctx
+
+
+# -- a cap nobody set does not reject a base delay that was set ----------------------------
+
+
+def test_a_base_delay_above_the_default_cap_raises_the_cap_instead_of_failing() -> None:
+    ctx = RequestContext(base_delay=30.0, jitter=0.0)
+    assert (ctx.base_delay, ctx.max_delay) == (30.0, 30.0)
+    assert ctx.increment_attempt().calculate_delay() == 30.0
+    assert RequestContext(base_delay=5.0).max_delay == 20.0  # the default cap, when larger
+
+
+def test_a_transport_with_a_base_delay_above_the_default_cap_is_built() -> None:
+    transport = RetryingAsyncTransport(httpx.AsyncBaseTransport(), base_delay=30)
+    assert (transport.defaults.base_delay, transport.defaults.max_delay) == (30, 30)
+    # A cap that was set holds: the delays are capped, as every peer does.
+    capped = RetryingAsyncTransport(httpx.AsyncBaseTransport(), base_delay=30, max_delay=None)
+    assert capped.defaults.max_delay == 30
+    explicit = RetryingAsyncTransport(httpx.AsyncBaseTransport(), max_delay=0.5)
+    assert (explicit.defaults.base_delay, explicit.defaults.max_delay) == (1.0, 0.5)
+
+
+def test_the_documented_defaults() -> None:
+    ctx = RequestContext()
+    assert (ctx.max_retries, ctx.current_attempt, ctx.base_delay) == (2, 0, 1.0)
+    assert (ctx.max_delay, ctx.jitter, ctx.deadline, ctx.max_retry_after) == (
+        20.0,
+        1.0,
+        None,
+        60.0,
+    )
+    assert (ctx.retry_connect_timeouts, ctx.retry_idempotent_errors) == (False, False)
+    assert ctx.retry_statuses == frozenset()
+    assert dict(ctx.metadata) == {}

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
-from resilient_transport import EventType, GiveUpReason, RequestContext, RetryingAsyncTransport
+from resilient_transport import (
+    DeadlineExceeded,
+    EventType,
+    GiveUpReason,
+    RequestContext,
+    RetryingAsyncTransport,
+)
 from resilient_transport.testing import EventRecorder, RecordingSleep, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
@@ -201,8 +208,7 @@ async def test_without_a_deadline_the_timeouts_are_left_alone() -> None:
     [
         ({"base_delay": 2.0, "max_delay": 1.0}, "max_delay=1.0 and base_delay=2.0"),
         ({"base_delay": 2.0, "deadline": 1.0}, "deadline=1.0 and base_delay=2.0"),
-        ({"deadline": 0.5}, "deadline=0.5 and base_delay=1.0"),  # the default base delay
-        ({"deadline": 0}, "deadline must be > 0 or None"),
+        ({"deadline": 0}, "deadline must be a finite number > 0 or None"),
     ],
 )
 def test_contradictory_settings_are_refused_naming_both(
@@ -212,6 +218,14 @@ def test_contradictory_settings_are_refused_naming_both(
         RetryingAsyncTransport(ScriptedTransport(), **kwargs)
     with pytest.raises(ValueError, match=message):
         RequestContext(**kwargs)
+
+
+def test_a_deadline_below_the_default_base_delay_is_accepted() -> None:
+    # The base delay was not given: only settings given together can contradict
+    # each other. A retry whose sleep would cross the deadline is not made.
+    transport = RetryingAsyncTransport(ScriptedTransport(), deadline=0.5)
+    assert (transport.defaults.deadline, transport.defaults.base_delay) == (0.5, 1.0)
+    assert RequestContext(deadline=0.5).deadline == 0.5
 
 
 def test_a_deadline_equal_to_the_base_delay_and_a_cap_equal_to_it_are_accepted() -> None:
@@ -237,3 +251,43 @@ async def test_a_request_without_timeouts_gets_the_time_left_on_every_phase() ->
     response = await transport.handle_async_request(httpx.Request("GET", URL))
     assert response.status_code == 200
     assert seen == [dict.fromkeys(("connect", "read", "write", "pool"), 4.0)]
+
+
+# -- the deadline bounds a whole attempt, not only each read ---------------------------
+
+
+class Silent(httpx.AsyncBaseTransport):
+    """Never answers: a response head that trickles in forever, as the transport sees it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def test_a_deadline_ends_an_attempt_that_never_answers_with_a_timeout() -> None:
+    inner = Silent()
+    with EventRecorder() as recorder:
+        transport = RetryingAsyncTransport(
+            inner,
+            deadline=0.05,
+            base_delay=0.0,
+            retry_idempotent_errors=True,
+            events=recorder.send,
+        )
+        # The bound is a safety net against a hang: the deadline must end it first.
+        with anyio.fail_after(30), pytest.raises(DeadlineExceeded) as info:
+            await transport.handle_async_request(httpx.Request("GET", URL))
+        await transport.aclose()
+        (event,) = recorder.events
+    assert isinstance(info.value, httpx.TimeoutException)
+    assert "deadline of 0.05 s" in str(info.value)
+    assert inner.calls == 1  # a deadline that passed is never retried
+    assert (event.event_type, event.reason, event.error) == (
+        EventType.TIMEOUT,
+        GiveUpReason.DEADLINE,
+        info.value,
+    )

@@ -12,8 +12,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from resilient_transport import GiveUpReason
-from resilient_transport.testing import ScriptedTransport
+from resilient_transport import GiveUpReason, RetryingAsyncTransport
+from resilient_transport.testing import RecordingSleep, ScriptedTransport
 
 from ._policy_support import EVERY_OPTION, run
 
@@ -218,3 +218,65 @@ async def test_a_retried_response_whose_stream_is_a_plain_iterator_is_read_and_c
     assert isinstance(outcome.result, httpx.Response)
     assert outcome.result.status_code == 200
     assert log == ["read bu", "read sy", "closed"]
+
+
+# -- the request leaves with the stream it came with ---------------------------------------
+
+
+async def test_a_streamed_request_gets_its_own_stream_back_after_retries() -> None:
+    inner = ScriptedTransport(httpx.ConnectError, httpx.ConnectError, 200)
+    transport = RetryingAsyncTransport(inner, sleep=RecordingSleep())
+    async with httpx.AsyncClient(transport=transport) as client:
+        request = client.build_request("PUT", "http://service.test/", content=two_chunks())
+        stream = request.stream
+        response = await client.send(request)
+    assert (response.status_code, inner.calls) == (200, 3)
+    assert request.stream is stream
+
+
+@pytest.mark.parametrize("retry_statuses", [frozenset(), frozenset({503})])
+async def test_a_multipart_request_gets_its_own_stream_back(
+    retry_statuses: frozenset[int],
+) -> None:
+    inner = ScriptedTransport(503, then=200)
+    transport = RetryingAsyncTransport(
+        inner, retry_statuses=retry_statuses, sleep=RecordingSleep()
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        request = client.build_request(
+            "PUT", "http://service.test/", files={"file": ("a.txt", b"data")}
+        )
+        stream = request.stream
+        response = await client.send(request)
+    assert response.status_code == (200 if retry_statuses else 503)
+    assert request.stream is stream
+
+
+def wrapping_depth(stream: object) -> int:
+    """How many wrappers of the library's lie around the caller's stream."""
+    depth = 0
+    while hasattr(stream, "_stream"):
+        stream = stream._stream
+        depth += 1
+    return depth
+
+
+async def test_each_redirect_hop_starts_from_the_callers_stream_not_a_wrapper() -> None:
+    seen: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(wrapping_depth(request.stream))
+        if request.url.path == "/a":
+            return httpx.Response(307, headers={"location": "/b"})
+        return httpx.Response(200)
+
+    transport = RetryingAsyncTransport(ScriptedTransport(then=answer), sleep=RecordingSleep())
+    async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+        request = client.build_request(
+            "PUT", "http://service.test/a", files={"file": ("a.txt", b"data")}
+        )
+        stream = request.stream
+        response = await client.send(request)
+    assert response.status_code == 200
+    assert seen == [1, 1]  # one wrapper per hop, never a wrapper of a wrapper
+    assert request.stream is stream

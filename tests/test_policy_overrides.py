@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from resilient_transport import GiveUpReason, RetryingAsyncTransport
-from resilient_transport.testing import FlakyTransport, ScriptedTransport
+from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 
 from ._policy_support import URL, run
 
@@ -81,9 +81,21 @@ async def test_a_deadline_can_be_set_and_lifted_for_one_request() -> None:
     assert (lifted.calls, lifted.terminal.reason) == (2, None)
 
 
-async def test_a_per_request_override_that_contradicts_the_defaults_is_refused_first() -> None:
+async def test_a_per_request_override_that_contradicts_itself_is_refused_first() -> None:
     inner = FlakyTransport(failures=0)
-    async with httpx.AsyncClient(transport=RetryingAsyncTransport(inner, base_delay=1.0)) as c:
+    async with httpx.AsyncClient(transport=RetryingAsyncTransport(inner)) as c:
         with pytest.raises(ValueError, match=r"deadline must be >= base_delay.*base_delay=1\.0"):
-            await c.get(URL, extensions={"retry": {"deadline": 0.5}})
+            await c.get(URL, extensions={"retry": {"deadline": 0.5, "base_delay": 1.0}})
     assert inner.calls == 0
+
+
+async def test_a_per_request_deadline_below_the_transports_base_delay_is_accepted() -> None:
+    # The override names only the deadline: it cannot contradict the transport's
+    # base delay, which it did not name. A retry that would cross it is not made.
+    inner = FlakyTransport(failures=1)
+    sleep = RecordingSleep()
+    transport = RetryingAsyncTransport(inner, base_delay=2.0, jitter=0.0, sleep=sleep)
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(httpx.ConnectError):
+            await c.get(URL, extensions={"retry": {"deadline": 0.5}})
+    assert (inner.calls, sleep.delays) == (1, [])

@@ -18,6 +18,7 @@ import pytest
 import trustme
 
 from resilient_transport import (
+    DeadlineExceeded,
     EventType,
     FailureKind,
     GiveUpReason,
@@ -274,11 +275,32 @@ async def test_a_deadline_cuts_a_hanging_attempt_short_and_gives_up() -> None:
             )
             async with httpx.AsyncClient(transport=transport, timeout=30) as client:
                 started = anyio.current_time()
-                with anyio.fail_after(10), pytest.raises(httpx.ReadTimeout):
+                # The read timeout clamped to the time left, or the deadline's
+                # own bound on the attempt: whichever fires first.
+                with anyio.fail_after(10), pytest.raises(httpx.TimeoutException):
                     await client.get(f"{url}/")
                 took = anyio.current_time() - started
         event = the_terminal_event(recorder)
     # The client's own read timeout is 30 s: only the deadline can end it this soon.
     assert 0.25 <= took < 5
     assert len(server.requests) == 1
+    assert (event.event_type, event.reason) == (EventType.TIMEOUT, GiveUpReason.DEADLINE)
+
+
+async def test_a_deadline_ends_a_response_head_that_trickles_in() -> None:
+    # One byte every 50 ms: no read ever waits long enough for a read timeout,
+    # and the whole head would take about 2 s. The deadline of 0.5 s ends it.
+    server = ScriptedServer(Reply(action="trickle", interval=0.05))
+    with EventRecorder() as recorder:
+        async with serving(server) as url:
+            transport = RetryingAsyncTransport(deadline=0.5, events=recorder.send)
+            async with httpx.AsyncClient(transport=transport, timeout=30) as client:
+                with anyio.fail_after(30), pytest.raises(DeadlineExceeded):
+                    await client.get(f"{url}/")
+            head_length = len(b"HTTP/1.1 200 \r\ncontent-length: 2\r\n\r\n")
+            trickled = server.trickled
+        event = the_terminal_event(recorder)
+    assert len(server.requests) == 1
+    # The connection was closed long before the head was through.
+    assert trickled < head_length
     assert (event.event_type, event.reason) == (EventType.TIMEOUT, GiveUpReason.DEADLINE)

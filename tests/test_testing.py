@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import anyio
 import httpx
 import pytest
+import respx
 
 from resilient_transport import AsyncEvent, EventMonitor, EventType, RetryingAsyncTransport
-from resilient_transport.testing import EventRecorder, FlakyTransport, RecordingSleep
+from resilient_transport._sleep import instant_sleep_enabled
+from resilient_transport.testing import (
+    EventRecorder,
+    FlakyTransport,
+    RecordingSleep,
+    set_instant_sleep,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -23,8 +33,6 @@ async def test_recording_sleep_totals_the_delays_it_was_asked_for() -> None:
 
 
 async def test_an_event_recorder_is_also_a_monitor_callback() -> None:
-    import anyio
-
     send, receive = anyio.create_memory_object_stream[AsyncEvent](10)
     monitor = EventMonitor(receive)
     with EventRecorder() as recorder:
@@ -36,3 +44,64 @@ async def test_an_event_recorder_is_also_a_monitor_callback() -> None:
             async with httpx.AsyncClient(transport=transport) as client:
                 await client.get("http://service.test/")
         assert recorder.types() == [EventType.RETRY, EventType.SUCCESS]
+
+
+# -- one switch makes every transport's backoff instant ------------------------------------
+
+
+@pytest.fixture
+def instant() -> Iterator[None]:
+    with set_instant_sleep():
+        yield
+
+
+@pytest.mark.usefixtures("instant")
+async def test_instant_sleep_makes_the_default_backoff_instant_under_respx() -> None:
+    # A user's test: respx refuses twice, the transport keeps its real
+    # default sleep and a 100 s backoff; the switch makes it instant.
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.get("http://service.test/").mock(
+            side_effect=[
+                httpx.ConnectError("refused"),
+                httpx.ConnectError("refused"),
+                httpx.Response(200),
+            ]
+        )
+        transport = RetryingAsyncTransport(base_delay=100.0, jitter=0.0)
+        async with httpx.AsyncClient(transport=transport) as client:
+            with anyio.fail_after(30):  # a hang guard: 300 s of real sleep would trip it
+                response = await client.get("http://service.test/")
+    assert (response.status_code, route.call_count) == (200, 3)
+
+
+async def test_instant_sleep_is_a_checkpoint_and_a_context_manager_that_restores() -> None:
+    assert not instant_sleep_enabled()
+    with set_instant_sleep():
+        assert instant_sleep_enabled()
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            transport = RetryingAsyncTransport(FlakyTransport(failures=1), base_delay=100.0)
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.get("http://service.test/")
+        assert scope.cancelled_caught  # the instant sleep still let the cancellation in
+        with set_instant_sleep(False):
+            assert not instant_sleep_enabled()
+        assert instant_sleep_enabled()
+    assert not instant_sleep_enabled()
+
+
+@pytest.mark.usefixtures("instant")
+async def test_instant_sleep_leaves_an_injected_sleep_alone() -> None:
+    sleep = RecordingSleep()
+    transport = RetryingAsyncTransport(
+        FlakyTransport(failures=2), sleep=sleep, base_delay=3.0, jitter=0.0
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get("http://service.test/")
+    assert sleep.delays == [3.0, 6.0]
+
+
+def test_set_instant_sleep_refuses_a_non_bool() -> None:
+    with pytest.raises(TypeError, match="enabled must be a bool, got 1"):
+        set_instant_sleep(1)  # type: ignore[arg-type]
+    assert not instant_sleep_enabled()

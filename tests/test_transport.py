@@ -469,14 +469,19 @@ async def test_a_closed_port_through_raw_httpcore_counts_three_tcp_connects() ->
         ({"base_delay": math.inf}, ValueError, "base_delay must be a finite number >= 0, got inf"),
         ({"base_delay": "1"}, TypeError, "base_delay must be a number of seconds"),
         ({"max_delay": math.nan}, ValueError, "max_delay must be a finite number >= 0, got nan"),
-        ({"max_delay": 0.5}, ValueError, "max_delay must be >= base_delay"),
+        # Contradictions only between settings given together (see test_deadline.py).
+        ({"base_delay": 2.0, "max_delay": 0.5}, ValueError, "max_delay must be >= base_delay"),
         ({"jitter": 2}, ValueError, "jitter must be between 0 and 1, got 2"),
-        ({"deadline": -1.0}, ValueError, "deadline must be a finite number >= 0, got -1.0"),
-        ({"deadline": 0.1}, ValueError, "deadline must be >= base_delay"),
+        ({"deadline": -1.0}, ValueError, "deadline must be a finite number > 0 or None, got -1.0"),
+        ({"base_delay": 2.0, "deadline": 0.1}, ValueError, "deadline must be >= base_delay"),
         ({"retry_connect_timeouts": "yes"}, TypeError, "retry_connect_timeouts must be a bool"),
         ({"retry_idempotent_errors": None}, TypeError, "retry_idempotent_errors must be a bool"),
         ({"retry_statuses": 503}, TypeError, "retry_statuses must be a collection of ints"),
-        ({"retry_statuses": [700]}, ValueError, "retry_statuses must hold HTTP status codes"),
+        (
+            {"retry_statuses": [700]},
+            ValueError,
+            "retry_statuses must hold error statuses (400-599)",
+        ),
         ({"max_retry_after": -3}, ValueError, "max_retry_after must be a finite number >= 0"),
         ({"budget": 10}, TypeError, "budget must be a RetryBudget or None, got 10"),
         ({"events": []}, TypeError, "events must be an anyio memory object send stream"),
@@ -555,7 +560,25 @@ def test_every_policy_field_of_the_context_is_a_transport_keyword_passed_through
         "max_retry_after": 5.0,
     }
     per_request_only = {"current_attempt", "request_id", "metadata"}
-    fields = {f.name for f in dataclasses.fields(RequestContext)} - per_request_only
+    fields = {f.name for f in dataclasses.fields(RequestContext) if f.init} - per_request_only
     assert fields == set(values)
     defaults = RetryingAsyncTransport(httpx.AsyncBaseTransport(), **values).defaults
     assert {name: getattr(defaults, name) for name in values} == values
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+async def test_a_port_outside_1_to_65535_is_refused_before_any_attempt(port: int) -> None:
+    # trio would connect to the port modulo 65536; asyncio fails in the socket layer.
+    inner = FlakyTransport(failures=0)
+    async with httpx.AsyncClient(transport=RetryingAsyncTransport(inner)) as client:
+        with pytest.raises(httpx.InvalidURL, match=f"Invalid port: {port}"):
+            await client.get(f"http://127.0.0.1:{port}/?token=SECRET")
+    assert inner.calls == 0
+
+
+async def test_ports_1_and_65535_are_sent() -> None:
+    inner = FlakyTransport(failures=0)
+    async with httpx.AsyncClient(transport=RetryingAsyncTransport(inner)) as client:
+        for port in (1, 65535):
+            assert (await client.get(f"http://service.test:{port}/")).status_code == 200
+    assert inner.calls == 2
