@@ -6,7 +6,19 @@ from ._client import AsyncResilientClient, create_async_resilient_client, simple
 from ._context import RequestContext
 from ._events import AsyncEvent, EventType
 from ._monitor import EventMonitor
-from ._policy import IDEMPOTENT_METHODS, FailureKind, GiveUpReason, classify_error
+from ._policy import (
+    IDEMPOTENT_METHODS,
+    DeadlineExceeded,
+    FailureKind,
+    GiveUpReason,
+    classify_error,
+)
+from ._redact import (
+    DEFAULT_REDACTED_QUERY_KEYS,
+    redact_url,
+    redacted_query_keys,
+    set_redacted_query_keys,
+)
 from ._results import RequestResult
 from ._transport import RetryingAsyncTransport
 from ._version import __version__
@@ -14,6 +26,8 @@ from ._version import __version__
 __all__ = [
     "AsyncEvent",
     "AsyncResilientClient",
+    "DEFAULT_REDACTED_QUERY_KEYS",
+    "DeadlineExceeded",
     "EventMonitor",
     "EventType",
     "FailureKind",
@@ -27,6 +41,9 @@ __all__ = [
     "backoff_delay",
     "classify_error",
     "create_async_resilient_client",
+    "redact_url",
+    "redacted_query_keys",
+    "set_redacted_query_keys",
     "simple_async_request",
 ]
 

@@ -17,6 +17,7 @@ from ._client import AsyncResilientClient
 from ._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES
 from ._describe import describe_retry, failure_message, status_failure_message
 from ._events import AsyncEvent, EventType
+from ._redact import redact_url
 from ._version import __version__
 
 __all__ = ["main"]
@@ -34,6 +35,9 @@ EXIT_INTERRUPTED = 130
 #: Seconds each attempt of ``get`` may take, per phase, by default.
 DEFAULT_TIMEOUT = 10.0
 
+# The highest TCP port; 0 is no port to connect to either.
+_MAX_PORT = 65_535
+
 # The request id of `get`'s one request, to find its result in the monitor.
 _REQUEST_ID = "get"
 
@@ -46,13 +50,14 @@ line ("HTTP/1.1 200 OK"); the response body goes to stdout as received. By
 default only connection failures are retried: the request never left, so a
 retry is always safe, whatever the method. A URL without a scheme gets
 http://. Redirects are not followed; proxy environment variables are honoured.
-Credentials in the URL are sent, never printed.
+Credentials in the URL, and the values of secret query parameters (api_key,
+token, sig...), are sent, never printed: they show as REDACTED.
 
 exit status:
   0    an HTTP response arrived, whatever its status (as with curl)
   1    no response: the request failed after its retries; or reading the body
        failed; or stdout was closed early (| head)
-  2    bad arguments
+  2    bad arguments, or a URL that cannot be requested (say, port 99999)
   22   --fail was given and the status is 400 or more (the body is still printed)
   130  interrupted
 """
@@ -185,17 +190,29 @@ def _positive_seconds(text: str) -> float:
     return _seconds(text, positive=True)
 
 
+class _InvalidURL(ValueError):
+    """A URL ``get`` cannot request; its message is one line, with no secret."""
+
+
 def _http_url(text: str) -> httpx.URL:
+    """The URL to request, or :class:`_InvalidURL` saying what is wrong with it."""
     if "://" not in text:
         text = "http://" + text  # as curl does
     try:
         url = httpx.URL(text)
     except httpx.InvalidURL as exc:
-        # The text itself is not echoed: it may hold a password.
-        raise argparse.ArgumentTypeError(f"invalid URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise argparse.ArgumentTypeError("expected an http:// or https:// URL with a host")
-    return url
+        raise _InvalidURL(f"invalid URL {redact_url(text)}: {exc}") from None
+    # httpx accepts these; a request would then fail in the socket layer, in
+    # a different way on each async library (a traceback on asyncio).
+    if url.scheme not in ("http", "https"):
+        problem = f"the scheme must be http or https, got {url.scheme!r}"
+    elif not url.host:
+        problem = "no host"
+    elif url.port is not None and not 1 <= url.port <= _MAX_PORT:
+        problem = f"the port must be 1 to {_MAX_PORT}, got {url.port}"
+    else:
+        return url
+    raise _InvalidURL(f"invalid URL {redact_url(text)}: {problem}")
 
 
 def _trio_available() -> bool:
@@ -245,7 +262,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    get.add_argument("url", metavar="URL", type=_http_url, help="the http:// or https:// URL")
+    # Checked after parsing, to report a bad URL in one line (not argparse's usage).
+    get.add_argument("url", metavar="URL", help="the http:// or https:// URL")
     get.add_argument(
         "--max-retries",
         metavar="N",
@@ -287,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: see ``--help`` of each command. Bad arguments give 2
-        (and argparse's message on stderr), ``--help`` and ``--version`` 0.
+        (and argparse's message on stderr, or for a URL that cannot be
+        requested one line naming it), ``--help`` and ``--version`` 0.
     """
     parser = _parser()
     try:
@@ -297,6 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version: 0; bad arguments: 2
         return int(exc.code or 0)
     out, err = sys.stdout, sys.stderr
+    if args.command == "get":
+        try:
+            args.url = _http_url(args.url)
+        except _InvalidURL as exc:
+            print(f"error: {exc}", file=err, flush=True)
+            return EXIT_USAGE
     try:
         if args.command == "demo":
             from ._demo import run_demo

@@ -6,21 +6,18 @@ import dataclasses
 import enum
 import logging
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Protocol
 
 import anyio
-import httpx
 
-from ._context import RequestContext
+from ._context import RequestContext, no_metadata
 from ._policy import GiveUpReason
+from ._redact import safe_url
 from ._slots import NEW, slot_setters
 
 __all__ = ["AsyncEvent", "EventSink", "EventType", "safe_url"]
 
 logger = logging.getLogger("resilient_transport")
-
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class EventType(str, enum.Enum):
@@ -71,7 +68,7 @@ class AsyncEvent:
     event_type: EventType
     context: RequestContext
     timestamp: float
-    data: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY)
+    data: Mapping[str, Any] = dataclasses.field(default_factory=no_metadata)
     error: BaseException | None = None
     method: str = ""
     url: str = ""
@@ -90,16 +87,6 @@ class AsyncEvent:
     def is_terminal(self) -> bool:
         """Whether this is the last event of its request."""
         return self.event_type is not EventType.RETRY
-
-
-def safe_url(url: httpx.URL) -> str:
-    """Return ``url`` as text without any ``user:password``."""
-    text = str(url)
-    # Credentials need an "@"; most URLs have none, and the text is cheaper
-    # to search than the userinfo is to compute.
-    if "@" in text and url.userinfo:
-        text = str(url.copy_with(username=None, password=None))
-    return text
 
 
 # The transport builds every event through the slots' setters: a third less
@@ -139,7 +126,7 @@ def _new_event(
     _set_event_type(event, event_type)
     _set_context(event, context)
     _set_timestamp(event, timestamp)
-    _set_data(event, _EMPTY)
+    _set_data(event, no_metadata())
     _set_error(event, error)
     _set_method(event, method)
     _set_url(event, url)

@@ -329,6 +329,22 @@ async def test_url_full_redacts_credentials_and_signatures(
     assert "http.request.resend_count" not in span.attributes
 
 
+async def test_url_full_follows_the_librarys_redaction_rule(
+    exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+) -> None:
+    # The same keys as events and logs (case-insensitive, credentials too),
+    # not only the conventions' four; userinfo as the conventions ask.
+    tracing = TracingTransport(ScriptedTransport(200), tracer_provider=tracer_provider)
+    async with httpx.AsyncClient(transport=tracing) as client:
+        await client.get("https://u:p@service.test/f?API_KEY=k&Access_Token=t&SIG=s&page=2")
+        await client.get("https://service.test/f?page=2&sort=name")
+    assert [span.attributes["url.full"] for span in spans(exporter)] == [
+        "https://REDACTED:REDACTED@service.test/f"
+        "?API_KEY=REDACTED&Access_Token=REDACTED&SIG=REDACTED&page=2",
+        "https://service.test/f?page=2&sort=name",
+    ]
+
+
 async def test_an_unknown_method_is_reported_as_other(
     exporter: InMemorySpanExporter, tracer_provider: TracerProvider
 ) -> None:

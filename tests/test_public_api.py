@@ -43,6 +43,18 @@ def test_the_contract_names_are_exported() -> None:
     assert contract <= set(resilient_transport.__all__)
 
 
+def test_the_url_redaction_api_is_exported() -> None:
+    # One rule for every URL the library shows, configurable process-wide.
+    redaction = {
+        "DEFAULT_REDACTED_QUERY_KEYS",
+        "redact_url",
+        "redacted_query_keys",
+        "set_redacted_query_keys",
+    }
+    assert redaction <= set(resilient_transport.__all__)
+    assert isinstance(resilient_transport.DEFAULT_REDACTED_QUERY_KEYS, frozenset)
+
+
 def test_public_objects_claim_the_public_module() -> None:
     # Users see resilient_transport.X in reprs and docs, never the private module.
     for name in resilient_transport.__all__:

@@ -18,9 +18,11 @@ imports its optional dependency only when you use it, failing with an
   (``pip install 'resilient-transport[aiohttp]'``).
 
 The first three plug into an :class:`~resilient_transport.EventMonitor` or
-an :class:`~resilient_transport.AsyncResilientClient` in one line::
+an :class:`~resilient_transport.AsyncResilientClient` in one line:
 
-    from resilient_transport.integrations.logging import instrument
+```python
+from resilient_transport.integrations.logging import instrument
 
-    instrument(client)  # or instrument(monitor)
+instrument(client)  # or instrument(monitor)
+```
 """

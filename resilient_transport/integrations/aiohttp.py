@@ -5,15 +5,17 @@ pure-Python HTTP parsing; at high concurrency that caps a client at a few
 hundred requests a second on loopback (``docs/benchmarks.md`` measures it).
 :class:`AiohttpTransport` sends the requests through aiohttp instead, and
 keeps everything else httpx: the client, its API, its response objects, and
-the retry layer on top::
+the retry layer on top:
 
-    import httpx
-    from resilient_transport import RetryingAsyncTransport
-    from resilient_transport.integrations.aiohttp import AiohttpTransport
+```python
+import httpx
+from resilient_transport import RetryingAsyncTransport
+from resilient_transport.integrations.aiohttp import AiohttpTransport
 
-    transport = RetryingAsyncTransport(AiohttpTransport(), max_retries=2)
-    async with httpx.AsyncClient(transport=transport) as client:
-        response = await client.get("https://example.org/")
+transport = RetryingAsyncTransport(AiohttpTransport(), max_retries=2)
+async with httpx.AsyncClient(transport=transport) as client:
+    response = await client.get("https://example.org/")
+```
 
 What reaches the retry layer is what httpx's own transport would raise, so
 the retry policy is the same over both: a refused, unreachable or unresolved

@@ -1,10 +1,12 @@
 """Structured stdlib ``logging`` of every retry and every outcome.
 
-One line plugs it into a monitor or a resilient client::
+One line plugs it into a monitor or a resilient client:
 
-    from resilient_transport.integrations.logging import instrument
+```python
+from resilient_transport.integrations.logging import instrument
 
-    instrument(client)  # every event becomes a log record
+instrument(client)  # every event becomes a log record
+```
 
 Each record carries the event's fields in ``extra`` (so a JSON formatter, or
 ``%(request_id)s`` in a format string, sees them as attributes of the record):
@@ -14,7 +16,8 @@ Each record carries the event's fields in ``extra`` (so a JSON formatter, or
 - ``attempt``: attempts sent so far (1 for the first);
 - ``max_retries``: the request's retry limit;
 - ``method``: the HTTP method;
-- ``url``: the URL, without any ``user:password``;
+- ``url``: the URL, without any ``user:password`` and with secret query
+  values redacted (see :func:`resilient_transport.redact_url`);
 - ``elapsed``: seconds since the first attempt began;
 - ``delay``: on a retry, seconds before the next attempt, else ``None``;
 - ``status_code``: the response status if there is one, else ``None``;

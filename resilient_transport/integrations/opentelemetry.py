@@ -44,6 +44,7 @@ import httpx
 
 from resilient_transport._context import RequestContext
 from resilient_transport._events import AsyncEvent, EventType
+from resilient_transport._redact import safe_url
 from resilient_transport._version import __version__
 from resilient_transport.integrations._common import (
     EventTarget,
@@ -102,8 +103,8 @@ RETRY_DELAY_BUCKETS = (
     60.0,
 )
 
-# Query parameters whose values the HTTP conventions ask to redact in url.full.
-_SECRET_QUERY_KEYS = frozenset({"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"})
+# How url.full shows removed credentials, as the HTTP conventions ask.
+_REDACTED_USERINFO = "REDACTED:REDACTED"
 
 
 def _base_attributes(event: AsyncEvent) -> dict[str, Any]:
@@ -197,31 +198,22 @@ def instrument(
     return callback
 
 
-def _full_url(url: httpx.URL) -> str:
-    """``url.full`` as the HTTP conventions want it: credentials and signatures redacted."""
-    if url.userinfo:
-        url = url.copy_with(username="REDACTED", password="REDACTED")
-    if url.query and any(key in _SECRET_QUERY_KEYS for key in url.params):
-        params = [
-            (key, "REDACTED" if key in _SECRET_QUERY_KEYS else value)
-            for key, value in url.params.multi_items()
-        ]
-        url = url.copy_with(params=params)
-    return str(url)
-
-
 class TracingTransport(httpx.AsyncBaseTransport):
     """An inner transport wrapper: one OpenTelemetry HTTP client span per attempt.
 
-    Place it *under* the retry layer, so that it sees every attempt::
+    Place it *under* the retry layer, so that it sees every attempt:
 
-        RetryingAsyncTransport(TracingTransport(httpx.AsyncHTTPTransport()))
+    ```python
+    RetryingAsyncTransport(TracingTransport(httpx.AsyncHTTPTransport()))
+    ```
 
     Each span follows the HTTP client span conventions: named after the
     method, kind ``CLIENT``, with ``http.request.method``, ``server.address``,
-    ``server.port``, ``url.full`` (credentials and signature parameters
-    redacted), ``http.response.status_code`` or ``error.type``, status
-    ``ERROR`` for a failed attempt or a status of 400 and above, and
+    ``server.port``, ``url.full`` (redacted as every URL the library shows,
+    see :func:`resilient_transport.redact_url`, with credentials as
+    ``REDACTED:REDACTED`` as the conventions ask), ``http.response.status_code``
+    or ``error.type``, status ``ERROR`` for a failed attempt or a status of
+    400 and above, and
     ``http.request.resend_count`` on every attempt after the first. The
     span ends when the response headers have arrived.
 
@@ -268,7 +260,7 @@ class TracingTransport(httpx.AsyncBaseTransport):
             "http.request.method": method,
             "server.address": url.host,
             "server.port": server_of(str(url))[1] if url.port is None else url.port,
-            "url.full": _full_url(url),
+            "url.full": safe_url(url, _REDACTED_USERINFO),
         }
         if method == "_OTHER":
             attributes["http.request.method_original"] = request.method

@@ -1,10 +1,12 @@
 """Prometheus: counters for retries and outcomes, and a retry-delay histogram.
 
-One line plugs it into a monitor or a resilient client::
+One line plugs it into a monitor or a resilient client:
 
-    from resilient_transport.integrations.prometheus import instrument
+```python
+from resilient_transport.integrations.prometheus import instrument
 
-    instrument(client)  # or instrument(monitor, registry=my_registry)
+instrument(client)  # or instrument(monitor, registry=my_registry)
+```
 
 The metrics (``namespace`` defaults to ``resilient_transport``):
 
@@ -25,13 +27,21 @@ retried status (``503``); ``outcome`` is ``success``, ``error``,
 label stays small; ``server_address`` can be turned off for clients that
 talk to very many hosts.
 
+Instrument as many clients and monitors as you like: every
+:class:`PrometheusMetrics` of one registry (and namespace) shares one set of
+collectors, so their counts add up in the same series.
+
 Needs ``pip install 'resilient-transport[prometheus]'``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from resilient_transport._events import AsyncEvent, EventType
 from resilient_transport.integrations._common import (
@@ -44,7 +54,7 @@ from resilient_transport.integrations._common import (
 )
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = ["DEFAULT_NAMESPACE", "RETRY_DELAY_BUCKETS", "PrometheusMetrics", "instrument"]
 
@@ -58,11 +68,142 @@ DEFAULT_NAMESPACE = "resilient_transport"
 RETRY_DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Collectors:
+    """The metrics of one namespace in one registry, and the options they were made with."""
+
+    retries: Counter
+    give_ups: Counter
+    requests: Counter
+    retry_delay: Histogram
+    server_label: bool
+    buckets: tuple[float, ...]
+
+    @property
+    def all(self) -> tuple[Any, ...]:
+        return (self.retries, self.give_ups, self.requests, self.retry_delay)
+
+
+# registry -> namespace -> its collectors. prometheus_client refuses a second
+# registration of the same names, and several clients in one process is the
+# normal case: the first PrometheusMetrics of a registry creates the
+# collectors, the others reuse them. Weak: a registry dropped by its owner
+# (a test's) takes its entry with it.
+_shared: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, _Collectors]] = (
+    weakref.WeakKeyDictionary()
+)
+_shared_lock = threading.Lock()
+
+
+def _collectors_for(
+    prometheus: ModuleType,
+    registry: CollectorRegistry,
+    namespace: str,
+    server_label: bool,
+    buckets: tuple[float, ...],
+) -> _Collectors:
+    """The registry's collectors for ``namespace``: the existing ones, or new ones registered."""
+    with _shared_lock:
+        by_namespace = _shared.setdefault(registry, {})
+        existing = by_namespace.get(namespace)
+        if existing is not None and _still_registered(registry, existing):
+            if existing.server_label != server_label:
+                raise ValueError(
+                    f"the {namespace}_* metrics are already registered in this registry "
+                    f"with server_label={existing.server_label}, got server_label="
+                    f"{server_label}: use the same server_label for every client of a "
+                    "registry, or another namespace"
+                )
+            if existing.buckets != buckets:
+                raise ValueError(
+                    f"the {namespace}_* metrics are already registered in this registry "
+                    f"with other buckets {existing.buckets}, got buckets={buckets}: use "
+                    "the same buckets for every client of a registry, or another namespace"
+                )
+            return existing
+        created = _create(prometheus, namespace, server_label, buckets)
+        _register(registry, created, namespace)
+        by_namespace[namespace] = created
+        return created
+
+
+def _still_registered(registry: CollectorRegistry, collectors: _Collectors) -> bool:
+    """Whether ``collectors`` are still in ``registry``: whoever owns it may unregister them.
+
+    Asked through prometheus_client's public API: registering a collector
+    whose names are taken fails, and one that succeeds is undone at once.
+    """
+    for collector in collectors.all:
+        try:
+            registry.register(collector)
+        except ValueError:  # its names are taken: by itself, as we left it
+            continue
+        registry.unregister(collector)
+        return False
+    return True
+
+
+def _create(
+    prometheus: ModuleType, namespace: str, server_label: bool, buckets: tuple[float, ...]
+) -> _Collectors:
+    where = ("method", "server_address") if server_label else ("method",)
+    return _Collectors(
+        retries=prometheus.Counter(
+            "retries",
+            "Retries scheduled, by the error or status that caused them.",
+            (*where, "error_type"),
+            namespace=namespace,
+            registry=None,
+        ),
+        give_ups=prometheus.Counter(
+            "give_ups",
+            "Requests that ended because a retry was refused, by reason.",
+            (*where, "reason"),
+            namespace=namespace,
+            registry=None,
+        ),
+        requests=prometheus.Counter(
+            "requests",
+            "Requests finished, by outcome and by why a retry was refused (if one was).",
+            (*where, "outcome", "reason"),
+            namespace=namespace,
+            registry=None,
+        ),
+        retry_delay=prometheus.Histogram(
+            "retry_delay_seconds",
+            "Seconds slept before a retry.",
+            where,
+            namespace=namespace,
+            registry=None,
+            buckets=buckets,
+        ),
+        server_label=server_label,
+        buckets=buckets,
+    )
+
+
+def _register(registry: CollectorRegistry, collectors: _Collectors, namespace: str) -> None:
+    """Register all of ``collectors`` or none."""
+    done: list[Any] = []
+    try:
+        for collector in collectors.all:
+            registry.register(collector)
+            done.append(collector)
+    except ValueError as exc:
+        for collector in done:
+            registry.unregister(collector)
+        raise ValueError(
+            f"the {namespace}_* metric names are already registered in this registry by "
+            f"something else ({exc}); give resilient_transport another namespace"
+        ) from exc
+
+
 class PrometheusMetrics:
     """A monitor callback that counts retries and outcomes and observes retry delays.
 
-    Create one per registry: registering the same metric names twice in one
-    registry is an error in ``prometheus_client``.
+    Create as many as you need: every ``PrometheusMetrics`` of one registry
+    and namespace shares the same collectors (created by the first), so the
+    counts of several clients add up, told apart only by their labels.
 
     Args:
         registry: Where the metrics are registered; default: the global
@@ -75,7 +216,9 @@ class PrometheusMetrics:
     Raises:
         ImportError: ``prometheus_client`` is not installed (the message says
             ``pip install 'resilient-transport[prometheus]'``).
-        ValueError: The metrics are already registered in ``registry``.
+        ValueError: The registry already holds this namespace's metrics with
+            another ``server_label`` or other ``buckets``, or something else
+            holds their names; another ``namespace`` avoids both.
     """
 
     def __init__(
@@ -89,37 +232,14 @@ class PrometheusMetrics:
         prometheus = require("prometheus_client", _EXTRA)
         if registry is None:
             registry = prometheus.REGISTRY
+        collectors = _collectors_for(
+            prometheus, registry, namespace, server_label, tuple(map(float, buckets))
+        )
         self._server_label = server_label
-        where = ("method", "server_address") if server_label else ("method",)
-        self.retries = prometheus.Counter(
-            "retries",
-            "Retries scheduled, by the error or status that caused them.",
-            (*where, "error_type"),
-            namespace=namespace,
-            registry=registry,
-        )
-        self.give_ups = prometheus.Counter(
-            "give_ups",
-            "Requests that ended because a retry was refused, by reason.",
-            (*where, "reason"),
-            namespace=namespace,
-            registry=registry,
-        )
-        self.requests = prometheus.Counter(
-            "requests",
-            "Requests finished, by outcome and by why a retry was refused (if one was).",
-            (*where, "outcome", "reason"),
-            namespace=namespace,
-            registry=registry,
-        )
-        self.retry_delay = prometheus.Histogram(
-            "retry_delay_seconds",
-            "Seconds slept before a retry.",
-            where,
-            namespace=namespace,
-            registry=registry,
-            buckets=tuple(buckets),
-        )
+        self.retries = collectors.retries
+        self.give_ups = collectors.give_ups
+        self.requests = collectors.requests
+        self.retry_delay = collectors.retry_delay
 
     def __call__(self, event: AsyncEvent) -> None:
         """Record ``event``."""
@@ -152,10 +272,13 @@ def instrument(
         server_label: Label every metric with the server's host.
 
     Returns:
-        The :class:`PrometheusMetrics` callback registered.
+        The :class:`PrometheusMetrics` callback registered; it shares the
+        collectors of every other one of the same registry and namespace.
 
     Raises:
         ImportError: ``prometheus_client`` is not installed.
+        ValueError: The registry holds this namespace's metrics with another
+            ``server_label``, or something else holds their names.
     """
     callback = PrometheusMetrics(registry, namespace=namespace, server_label=server_label)
     attach(target, callback)

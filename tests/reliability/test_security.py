@@ -1,7 +1,8 @@
 """Secrets never leak, and retries never change host.
 
 Every request carries secrets: an ``Authorization`` bearer token, a cookie,
-an API key header, and ``user:password`` in its URL. Whatever the library
+an API key header, ``user:password`` in its URL and secrets in its query
+string (``API_Key=...&sig=...``). Whatever the library
 renders — events, monitor results, log lines of the ``resilient_transport``
 loggers (the logging integration's included), Prometheus and OpenTelemetry
 metrics, OpenTelemetry spans, the command line's output, and the exceptions
@@ -32,11 +33,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from resilient_transport import (
+    DEFAULT_REDACTED_QUERY_KEYS,
     AsyncEvent,
     AsyncResilientClient,
     EventMonitor,
     RequestContext,
     RetryingAsyncTransport,
+    redact_url,
+    redacted_query_keys,
+    set_redacted_query_keys,
 )
 from resilient_transport.integrations.logging import instrument as log_events
 from resilient_transport.integrations.opentelemetry import OpenTelemetryMetrics, TracingTransport
@@ -59,7 +64,9 @@ API_KEY = "k3y-of-the-api"
 USER, PASSWORD = "alice-user", "pa55w0rd-secret"
 # httpx sends a URL's credentials as "Authorization: Basic <this>".
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-SECRETS = (TOKEN, COOKIE, API_KEY, USER, PASSWORD, BASIC)
+# Secrets in the query string; the keys' case differs from the rule's.
+QUERY_KEY, QUERY_SIG = "qu3ry-api-k3y", "qu3ry-s1gnature"
+SECRETS = (TOKEN, COOKIE, API_KEY, USER, PASSWORD, BASIC, QUERY_KEY, QUERY_SIG)
 # An Authorization header of the request's own is replaced by the Basic one
 # when the URL has credentials: the token then travels in a custom header.
 HEADERS = {
@@ -73,7 +80,7 @@ HEADERS = {
 def _url(host: str = "service.test", port: int | None = None, *, credentials: bool = True) -> str:
     where = host if port is None else f"{host}:{port}"
     userinfo = f"{USER}:{PASSWORD}@" if credentials else ""
-    return f"http://{userinfo}{where}/orders?page=1"
+    return f"http://{userinfo}{where}/orders?page=1&API_Key={QUERY_KEY}&Sig={QUERY_SIG}"
 
 
 def _assert_clean(texts: dict[str, list[str]]) -> None:
@@ -324,6 +331,225 @@ def test_the_get_command_prints_no_url_credentials() -> None:
     assert served.returncode == 0
     assert served.stdout == "ok"
     _assert_clean({"cli": [refused.stdout, refused.stderr, served.stdout, served.stderr]})
+
+
+# -- secrets in the query string ------------------------------------------------
+
+SECRET_QUERY_URL = "http://127.0.0.1:{port}/v1?api_key=SECRETKEY&page=2&sig=SIGVALUE"
+REDACTED_QUERY_URL = "http://127.0.0.1:{port}/v1?api_key=REDACTED&page=2&sig=REDACTED"
+
+
+@pytest.fixture
+def restore_redacted_keys() -> Iterator[None]:
+    """Put the process-wide set of redacted query keys back as it was."""
+    before = redacted_query_keys()
+    yield
+    set_redacted_query_keys(before)
+
+
+async def test_secret_query_values_are_redacted_in_events_logs_and_spans(
+    observers: Observers,
+) -> None:
+    with serving("ok", up=False) as (server, thread):
+        port = port_of(server)
+        send, receive = anyio.create_memory_object_stream[AsyncEvent](100)
+        monitor = EventMonitor(receive)
+        observers.attach(monitor)
+        transport = RetryingAsyncTransport(
+            observers.traced(httpx.AsyncHTTPTransport()),
+            sleep=GateSleep(1, thread.bring_up),
+            events=send,
+        )
+        with anyio.fail_after(10):
+            async with monitor, httpx.AsyncClient(transport=transport) as client:
+                response = await client.get(SECRET_QUERY_URL.format(port=port))
+        assert response.status_code == 200
+        assert server.received  # the secrets were sent, as given
+
+    expected = REDACTED_QUERY_URL.format(port=port)
+    assert [e.url for e in observers.events] == [expected, expected]
+    assert {r.url for r in monitor.results.values()} == {expected}
+    retry_line = next(
+        r.getMessage() for r in observers.caplog.records if r.name.endswith(".events")
+    )
+    assert f"of GET {expected} in" in retry_line
+    full_urls = [span.attributes["url.full"] for span in observers.spans.get_finished_spans()]
+    assert full_urls == [expected, expected]
+    texts = observers.texts(monitor)
+    for where, items in texts.items():
+        for text in items:
+            assert "SECRETKEY" not in text, where
+            assert "SIGVALUE" not in text, where
+
+
+def test_the_get_command_prints_no_secret_query_value() -> None:
+    import subprocess
+
+    with serving("ok", up=False) as (down, _), serving("ok") as (up, _):
+        runs = [
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "resilient_transport",
+                    "get",
+                    SECRET_QUERY_URL.format(port=port_of(s)),
+                    *("--max-retries", "1", "--base-delay", "0", "--fail"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            for s in (down, up)
+        ]
+        down_url = REDACTED_QUERY_URL.format(port=port_of(down))
+    refused, served = runs
+    assert refused.returncode == 1
+    assert f"could not connect to {down_url} after 2 attempts" in refused.stderr
+    assert served.returncode == 0
+    for text in (refused.stderr, served.stderr):
+        assert "SECRETKEY" not in text
+        assert "SIGVALUE" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param(
+            "https://h.test/v1?api_key=SECRETKEY&sig=SIGVALUE",
+            "https://h.test/v1?api_key=REDACTED&sig=REDACTED",
+            id="the issue's URL",
+        ),
+        pytest.param(
+            "https://h.test/?API_KEY=a&Token=b&x-goog-signature=c&awsaccesskeyid=d&SIGNATURE=e",
+            "https://h.test/?API_KEY=REDACTED&Token=REDACTED&x-goog-signature=REDACTED"
+            "&awsaccesskeyid=REDACTED&SIGNATURE=REDACTED",
+            id="keys matched case-insensitively",
+        ),
+        pytest.param(
+            "https://h.test/?token=abc%2Fdef%3D%3D&q=a%20b",
+            "https://h.test/?token=REDACTED&q=a%20b",
+            id="percent-encoded value",
+        ),
+        pytest.param(
+            "https://h.test/?api%5Fkey=abc&Access%5FToken=def",
+            "https://h.test/?api%5Fkey=REDACTED&Access%5FToken=REDACTED",
+            id="percent-encoded key",
+        ),
+        pytest.param(
+            "https://h.test/?sig=a&page=1&sig=b&SIG=c",
+            "https://h.test/?sig=REDACTED&page=1&sig=REDACTED&SIG=REDACTED",
+            id="repeated keys",
+        ),
+        pytest.param(
+            "https://h.test/?token&secret=&page=1",
+            "https://h.test/?token&secret=&page=1",
+            id="key without value: nothing to hide",
+        ),
+        pytest.param(
+            "https://h.test/a?q=a+b&tokens=x&key_id=1&monkey=2&page=%7E&sort=",
+            "https://h.test/a?q=a+b&tokens=x&key_id=1&monkey=2&page=%7E&sort=",
+            id="other parameters left intact",
+        ),
+        pytest.param(
+            "https://h.test/maps?key=AIzaSECRET&X-Amz-Security-Token=t&X-Amz-Signature=s",
+            "https://h.test/maps?key=REDACTED&X-Amz-Security-Token=REDACTED"
+            "&X-Amz-Signature=REDACTED",
+            id="key and AWS SigV4",
+        ),
+        pytest.param(
+            "https://u:p@h.test:8443/a?b=1",
+            "https://h.test:8443/a?b=1",
+            id="userinfo removed",
+        ),
+        pytest.param(
+            "https://u%40x:p%3Aw@h.test/a/@me?password=pw#frag?token=x",
+            "https://h.test/a/@me?password=REDACTED#frag?token=x",
+            id="userinfo, @ in the path, fragment untouched",
+        ),
+        pytest.param("https://h.test/users/@me", "https://h.test/users/@me", id="@ in the path"),
+    ],
+)
+@pytest.mark.parametrize("as_url", [True, False], ids=["httpx.URL", "str"])
+def test_the_redaction_rule(url: str, shown: str, as_url: bool) -> None:
+    assert redact_url(httpx.URL(url) if as_url else url) == shown
+
+
+def test_redact_url_of_an_unparsable_string_still_drops_the_secrets() -> None:
+    assert redact_url("http://bob:pw@[::1?token=t0k") == "http://[::1?token=REDACTED"
+    assert redact_url("//bob:pw@h.test/?sig=s") == "//h.test/?sig=REDACTED"
+    assert redact_url("/relative?sig=s&a=1") == "/relative?sig=REDACTED&a=1"
+
+
+def test_a_url_without_query_or_userinfo_is_returned_as_it_is() -> None:
+    text = "https://h.test:8443/v1/orders/42"
+    assert redact_url(text) is text  # the fast path copies nothing
+    assert redact_url(httpx.URL(text)) == text
+
+
+def test_the_default_keys_cover_the_conventions_and_common_credentials() -> None:
+    assert redacted_query_keys() == DEFAULT_REDACTED_QUERY_KEYS
+    conventions = {"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"}
+    credentials = {"api_key", "token", "access_token", "client_secret", "password", "key"}
+    assert conventions | credentials <= DEFAULT_REDACTED_QUERY_KEYS
+    assert isinstance(DEFAULT_REDACTED_QUERY_KEYS, frozenset)
+
+
+async def test_the_keys_can_be_extended_and_apply_to_every_output(
+    observers: Observers, restore_redacted_keys: None
+) -> None:
+    previous = set_redacted_query_keys(DEFAULT_REDACTED_QUERY_KEYS | {"Session_ID"})
+    assert previous == DEFAULT_REDACTED_QUERY_KEYS
+    assert redacted_query_keys() == DEFAULT_REDACTED_QUERY_KEYS | {"Session_ID"}
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](100)
+    monitor = EventMonitor(receive)
+    observers.attach(monitor)
+    transport = RetryingAsyncTransport(
+        observers.traced(FlakyTransport(failures=1)), sleep=RecordingSleep(), events=send
+    )
+    async with monitor, httpx.AsyncClient(transport=transport) as client:
+        await client.get("http://service.test/?session_id=S3SS10N&token=T0K&page=2")
+    expected = "http://service.test/?session_id=REDACTED&token=REDACTED&page=2"
+    assert [e.url for e in observers.events] == [expected, expected]
+    spans = observers.spans.get_finished_spans()
+    assert [span.attributes["url.full"] for span in spans] == [expected, expected]
+    ours = [r for r in observers.caplog.records if r.name.startswith("resilient_transport")]
+    assert any(expected in record.getMessage() for record in ours)
+    assert not any("S3SS10N" in record.getMessage() for record in ours)
+
+
+def test_the_keys_can_be_replaced_and_restored(restore_redacted_keys: None) -> None:
+    url = "https://h.test/?key=k&sig=s&custom=c"
+    set_redacted_query_keys(["custom"])  # "key" is no secret for this application
+    assert redact_url(url) == "https://h.test/?key=k&sig=s&custom=REDACTED"
+    set_redacted_query_keys(())  # nothing redacted in queries; userinfo still is
+    assert redact_url("https://u:p@h.test/?sig=s") == "https://h.test/?sig=s"
+    set_redacted_query_keys(DEFAULT_REDACTED_QUERY_KEYS)
+    assert redact_url(url) == "https://h.test/?key=REDACTED&sig=REDACTED&custom=c"
+
+
+@pytest.mark.parametrize(
+    ("keys", "error", "message"),
+    [
+        ("token", TypeError, "keys must be an iterable of str, not a str: 'token'"),
+        (42, TypeError, "keys must be an iterable of str, got 42"),
+        (["token", 3], TypeError, "keys must contain only str, got 3"),
+        (["token", ""], ValueError, "keys must not contain an empty string, got ''"),
+    ],
+)
+def test_bad_keys_are_refused_and_change_nothing(
+    keys: Any, error: type[Exception], message: str, restore_redacted_keys: None
+) -> None:
+    with pytest.raises(error) as caught:
+        set_redacted_query_keys(keys)
+    assert str(caught.value) == message
+    assert redacted_query_keys() == DEFAULT_REDACTED_QUERY_KEYS
+
+
+def test_redact_url_refuses_what_is_not_a_url() -> None:
+    with pytest.raises(TypeError, match=r"^url must be an httpx.URL or a str, got b'http://h/'$"):
+        redact_url(b"http://h/")  # type: ignore[arg-type]
 
 
 # -- a retry never changes host --------------------------------------------------

@@ -1,0 +1,212 @@
+"""The one rule for a URL that leaves the library: no userinfo, no secret query value.
+
+Events' ``url``, the logging integration's lines, OpenTelemetry's ``url.full``
+and the command line's output all show a URL through :func:`safe_url` (or its
+public face :func:`redact_url`), so that a secret is hidden everywhere or
+nowhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote_plus
+
+import httpx
+
+__all__ = [
+    "DEFAULT_REDACTED_QUERY_KEYS",
+    "REDACTED",
+    "redact_url",
+    "redacted_query_keys",
+    "safe_url",
+    "set_redacted_query_keys",
+]
+
+#: What replaces a secret query value.
+REDACTED = "REDACTED"
+
+#: The query parameters whose values are redacted by default, matched
+#: case-insensitively after percent-decoding: the signature keys the
+#: OpenTelemetry HTTP conventions name, AWS Signature V4's secrets, and the
+#: common names of credentials (``key`` is Google APIs' API key).
+DEFAULT_REDACTED_QUERY_KEYS: frozenset[str] = frozenset(
+    {
+        # OpenTelemetry HTTP semantic conventions (url.full).
+        "AWSAccessKeyId",
+        "Signature",
+        "sig",
+        "X-Goog-Signature",
+        # AWS Signature Version 4 presigned URLs.
+        "X-Amz-Security-Token",
+        "X-Amz-Signature",
+        # Credentials.
+        "access_token",
+        "api-key",
+        "api_key",
+        "apikey",
+        "auth_token",
+        "client_secret",
+        "id_token",
+        "key",
+        "passwd",
+        "password",
+        "refresh_token",
+        "secret",
+        "token",
+    }
+)
+
+# The keys as set, and the same keys case-folded for matching: one tuple, so
+# that a reader on another thread never sees one without the other.
+_keys: tuple[frozenset[str], frozenset[str]] = (
+    DEFAULT_REDACTED_QUERY_KEYS,
+    frozenset(key.casefold() for key in DEFAULT_REDACTED_QUERY_KEYS),
+)
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def redacted_query_keys() -> frozenset[str]:
+    """Return the query parameters whose values are redacted now, as they were set.
+
+    Returns:
+        :data:`DEFAULT_REDACTED_QUERY_KEYS` unless
+        :func:`set_redacted_query_keys` changed them.
+    """
+    return _keys[0]
+
+
+def set_redacted_query_keys(keys: Iterable[str]) -> frozenset[str]:
+    """Set, for the whole process, the query parameters whose values are redacted.
+
+    The set replaces the current one; to add names, extend the current set:
+
+    ```python
+    set_redacted_query_keys(redacted_query_keys() | {"session_id"})
+    ```
+
+    Names are matched case-insensitively, after percent-decoding. The change
+    applies to every URL shown from then on: events, log lines, spans, the
+    command line. Userinfo (``user:password@``) is always removed, whatever
+    the set.
+
+    Args:
+        keys: The parameter names; an empty iterable redacts no query value.
+
+    Returns:
+        The previous set, to restore it later.
+
+    Raises:
+        TypeError: ``keys`` is a ``str`` (a set of its letters is surely not
+            meant), is not iterable, or holds something other than a ``str``.
+        ValueError: ``keys`` holds an empty string.
+    """
+    global _keys
+    if isinstance(keys, str):
+        raise TypeError(f"keys must be an iterable of str, not a str: {keys!r}")
+    try:
+        names = frozenset(keys)
+    except TypeError:
+        raise TypeError(f"keys must be an iterable of str, got {keys!r}") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"keys must contain only str, got {name!r}")
+        if not name:
+            raise ValueError(f"keys must not contain an empty string, got {name!r}")
+    previous = _keys[0]
+    _keys = (names, frozenset(name.casefold() for name in names))
+    return previous
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """Return ``url`` as text that is safe to show: the library's own rule.
+
+    The userinfo (``user:password@``) is removed, and the value of every query
+    parameter named in :func:`redacted_query_keys` is replaced with
+    ``REDACTED`` (each occurrence; an empty value stays empty). All else is
+    left as it is, byte for byte. A string is not parsed, so even an invalid
+    URL loses its secrets; the fragment is left alone.
+
+    Args:
+        url: An ``httpx.URL``, or a URL as text.
+
+    Returns:
+        The URL as text, as events, log lines, spans and the command line show it.
+
+    Raises:
+        TypeError: ``url`` is neither an ``httpx.URL`` nor a ``str``.
+    """
+    if isinstance(url, httpx.URL):
+        return safe_url(url)
+    if not isinstance(url, str):
+        raise TypeError(f"url must be an httpx.URL or a str, got {url!r}")
+    if "@" in url or "?" in url:
+        return _redact(url, "")
+    return url
+
+
+def safe_url(url: httpx.URL, credentials: str = "") -> str:
+    """Return ``url`` as text under the rule of :func:`redact_url`; the transport's fast path.
+
+    Args:
+        url: The URL.
+        credentials: What stands for removed userinfo (``"REDACTED:REDACTED"``
+            in OpenTelemetry's ``url.full``); by default nothing.
+    """
+    text = str(url)
+    # Userinfo needs an "@" and a query a "?": most URLs have neither, and
+    # they then cost one search each.
+    if "@" in text or "?" in text:
+        return _redact(text, credentials)
+    return text
+
+
+def _redact(text: str, credentials: str) -> str:
+    if "@" in text:
+        text = _without_userinfo(text, credentials)
+    query_at = text.find("?")
+    if query_at < 0:
+        return text
+    hash_at = text.find("#")
+    if hash_at < 0:
+        return text[: query_at + 1] + _redact_query(text[query_at + 1 :])
+    if hash_at < query_at:  # the "?" is in the fragment: no query
+        return text
+    return text[: query_at + 1] + _redact_query(text[query_at + 1 : hash_at]) + text[hash_at:]
+
+
+def _without_userinfo(text: str, credentials: str) -> str:
+    """``text`` with the userinfo of its authority, if any, replaced by ``credentials``."""
+    slashes = text.find("//")
+    # An authority follows "//" only at the start or right after the scheme.
+    if slashes < 0 or (slashes and not _SCHEME.fullmatch(text, 0, slashes)):
+        return text
+    start = slashes + 2
+    end = len(text)
+    for stop in "/?#":
+        at = text.find(stop, start, end)
+        if at >= 0:
+            end = at
+    # A userinfo cannot hold a raw "@", so the last one ends it.
+    at = text.rfind("@", start, end)
+    if at < 0:
+        return text
+    return text[:start] + (credentials + "@" if credentials else "") + text[at + 1 :]
+
+
+def _redact_query(query: str) -> str:
+    folded = _keys[1]
+    if not folded:
+        return query
+    parts = query.split("&")
+    changed = False
+    for index, part in enumerate(parts):
+        key, _, value = part.partition("=")
+        if not value:
+            continue  # no value, or an empty one: nothing to hide
+        name = unquote_plus(key) if "%" in key or "+" in key else key
+        if name.casefold() in folded:
+            parts[index] = f"{key}={REDACTED}"
+            changed = True
+    return "&".join(parts) if changed else query
