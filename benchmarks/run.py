@@ -15,6 +15,8 @@ Scenarios (``--list`` prints them with their default contenders):
   one extra attempt.
 - ``monitor``: events per second through an ``EventMonitor`` with one sync
   callback.
+- ``monitor-wait``: how long ``wait_for_all_requests()`` takes to return
+  after 64 events were queued while the monitor paused to let events gather.
 - ``memory``: RSS over 100,000 requests, each contender in a fresh process.
 - ``backoff-memory``: bytes per request while 10,000 concurrent requests
   sleep in backoff, each contender in a fresh process.
@@ -98,6 +100,12 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "monitor": Scenario(
         ["drain", "monitor", "monitor-async"], 7, 100_000, "events per second through the monitor"
+    ),
+    "monitor-wait": Scenario(
+        ["rt-events"],
+        5,
+        1000,
+        "latency of wait_for_all_requests() after 64 queued events",
     ),
     "memory": Scenario(
         [*HTTPX_FAMILY, "aiohttp", "rt-aiohttp"],
@@ -623,6 +631,75 @@ def scenario_monitor(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+# -- waiting on the monitor ------------------------------------------------------------
+
+#: Events queued before each wait in the monitor-wait scenario.
+WAIT_QUEUED = 64
+
+
+async def wait_round(samples: int) -> list[float]:
+    """Seconds each ``wait_for_all_requests()`` takes, 64 events queued while the loop pauses."""
+    import anyio
+    import anyio.lowlevel
+
+    from resilient_transport import EventMonitor
+
+    first, *queued = terminal_events(WAIT_QUEUED + 1)
+    send, receive = anyio.create_memory_object_stream[Any](1000)
+    monitor = EventMonitor(receive)  # a 1,000-event buffer: the loop lets events gather
+    monitor.add_event_callback(None, lambda event: None)
+    latencies: list[float] = []
+    async with monitor:
+        for _ in range(samples):
+            processed = monitor.events_processed
+            send.send_nowait(first)
+            # Once the loop has taken it and found the stream empty, it pauses
+            # to let events gather: the 64 events queue up during that pause.
+            for _ in range(100_000):
+                if monitor.events_processed > processed:
+                    break
+                await anyio.lowlevel.checkpoint()
+            else:
+                raise RuntimeError("the monitor did not take the event")
+            for event in queued:
+                send.send_nowait(event)
+            start = time.perf_counter()
+            await monitor.wait_for_all_requests()
+            latencies.append(time.perf_counter() - start)
+    send.close()
+    return latencies
+
+
+def scenario_monitor_wait(args: argparse.Namespace) -> dict[str, Any]:
+    import importlib.util
+
+    import anyio
+
+    backends = ["asyncio"] + (["trio"] if importlib.util.find_spec("trio") else [])
+    results: dict[str, list[float]] = {backend: [] for backend in backends}
+    for index in range(args.rounds + 1):  # round 0 warms up
+        for backend in backends:
+            gc.collect()
+            latencies = anyio.run(wait_round, args.requests, backend=backend)
+            if index:
+                results[backend].extend(latencies)
+    print("| backend | median | 90th percentile | max |")
+    print("|---|---:|---:|---:|")
+    for backend, latencies in results.items():
+        ordered = sorted(latencies)
+        p90 = ordered[int(len(ordered) * 0.9)]
+        print(
+            f"| {backend} | {median(ordered) * 1e3:.3f} ms | {p90 * 1e3:.3f} ms "
+            f"| {ordered[-1] * 1e3:.3f} ms |"
+        )
+    print(
+        f"\n{args.rounds} rounds of {args.requests:,} waits (wall clock). Before each wait, "
+        f"{WAIT_QUEUED} terminal SUCCESS events are queued in a 1,000-event stream while the "
+        "EventMonitor (one sync callback) pauses to let events gather, as under steady traffic."
+    )
+    return results
+
+
 # -- memory: one fresh process per contender ---------------------------------------------
 
 
@@ -869,6 +946,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "loopback": scenario_loopback,
     "failure": scenario_failure,
     "monitor": scenario_monitor,
+    "monitor-wait": scenario_monitor_wait,
     "memory": scenario_memory,
     "backoff-memory": scenario_backoff,
     "results-memory": scenario_results_memory,

@@ -2,48 +2,67 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
+import enum
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import httpx
 
+from ._budget import RetryBudget
 from ._events import AsyncEvent, EventType
-from ._monitor import DEFAULT_MAX_RESULTS, EventCallback, EventMonitor
+from ._monitor import EventCallback, EventMonitor
 from ._results import RequestResult
 from ._transport import RetryingAsyncTransport
 
+if TYPE_CHECKING:
+    import ssl
+
+    # httpx's names for the types of its keywords; it does not export them.
+    # Type checking is all they are imported for.
+    from httpx._client import UseClientDefault
+    from httpx._types import (
+        AuthTypes,
+        CertTypes,
+        CookieTypes,
+        HeaderTypes,
+        ProxyTypes,
+        QueryParamTypes,
+        RequestContent,
+        RequestData,
+        RequestExtensions,
+        RequestFiles,
+        TimeoutTypes,
+    )
+
 __all__ = ["AsyncResilientClient", "create_async_resilient_client", "simple_async_request"]
 
-#: Keywords of :class:`RetryingAsyncTransport` that the conveniences accept
-#: (the inner transport and the event stream are theirs to wire).
-RETRY_KEYWORDS = frozenset(
-    name
-    for name, parameter in inspect.signature(RetryingAsyncTransport).parameters.items()
-    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "events"
-)
 
-#: Events buffered between the transports and the monitor before new ones are
-#: dropped (and counted).
-DEFAULT_MAX_BUFFER_SIZE = 1000
+class _NotGiven(enum.Enum):
+    """The type of `NOT_GIVEN`."""
 
-# Keywords of httpx.request() that configure the client rather than the request.
-_CLIENT_KEYWORDS = frozenset({"verify", "cert", "trust_env", "proxy", "http1", "http2"})
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: The default of the keywords that the conveniences pass on only when they
+#: are given, so that the default of the transport (or of httpx) applies,
+#: whatever it is.
+NOT_GIVEN: Final = _NotGiven.NOT_GIVEN
+
+
+def _given(**keywords: Any) -> dict[str, Any]:
+    """The keywords given a value (other than `NOT_GIVEN`)."""
+    return {name: value for name, value in keywords.items() if value is not NOT_GIVEN}
 
 
 def _checked(retry: dict[str, Any]) -> dict[str, Any]:
     """``retry``, once a transport accepts it: bad values fail before httpx builds anything."""
     RetryingAsyncTransport(httpx.AsyncBaseTransport(), **retry)
     return retry
-
-
-def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the retry keywords, checked; everything else)."""
-    retry = {k: v for k, v in kwargs.items() if k in RETRY_KEYWORDS}
-    rest = {k: v for k, v in kwargs.items() if k not in RETRY_KEYWORDS}
-    return _checked(retry), rest
 
 
 def _wrap_transports(
@@ -72,38 +91,127 @@ def _wrap_transports(
 class AsyncResilientClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` whose every transport retries and reports to a monitor.
 
-    Takes the retry keywords of :class:`RetryingAsyncTransport` (``max_retries``,
-    ``base_delay``, ...) beside the usual ``httpx.AsyncClient`` ones. The
+    Takes the retry keywords of `RetryingAsyncTransport` (``max_retries``,
+    ``base_delay``, ...) beside the keywords of ``httpx.AsyncClient``; a
+    keyword not given takes the transport's (or httpx's) own default. The
     default transport, any ``transport=``, and every transport of ``mounts=``
     or built by httpx for ``proxy=`` (or proxy environment variables) is
-    wrapped in a :class:`RetryingAsyncTransport`; all of them feed one event
-    stream, consumed by an :class:`EventMonitor` that ``async with`` starts
-    and stops::
+    wrapped in a `RetryingAsyncTransport`; all of them feed one event
+    stream, consumed by an `EventMonitor` that ``async with`` starts and
+    stops:
 
-        async with AsyncResilientClient(max_retries=3) as client:
-            client.add_event_callback(EventType.RETRY, print)
-            await client.get(url, extensions={"retry": RequestContext(request_id="x")})
-            await client.wait_for_all_requests()
-            client.get_result("x").attempts
+    ```python
+    async with AsyncResilientClient(max_retries=3) as client:
+        client.add_event_callback(EventType.RETRY, print)
+        await client.get(url, extensions={"retry": RequestContext(request_id="x")})
+        await client.wait_for_all_requests()
+        client.get_result("x").attempts
+    ```
 
-    A transport passed in that already is a :class:`RetryingAsyncTransport` is
+    Used the plain httpx way instead (created, used, then ``await
+    client.aclose()``), the client has no task to run the monitor in: it
+    processes the events itself, with `EventMonitor.process_queued`, in the
+    task of each request as it ends (after its response head, before
+    ``send()`` returns) — callbacks run and results are kept just the same,
+    and a callback that raises still does not fail the request. A request
+    never waits for another request's callbacks: one that ends while an
+    async callback runs in another request's task leaves its events to the
+    next request to end; `wait_for_all_requests` and `aclose` process
+    whatever is left. Enter the client to keep callbacks off the requests'
+    own path.
+
+    A transport passed in that already is a `RetryingAsyncTransport` is
     used as it is (its own events, if any, do not reach this client's monitor).
 
     Args:
         max_buffer_size: Events buffered for the monitor; beyond it, events
-            are dropped and counted in :attr:`dropped_events`.
-        max_results: Results the monitor keeps.
-        **kwargs: Retry keywords, then ``httpx.AsyncClient`` keywords.
+            are dropped and counted in `dropped_events`.
+        max_results: Results the monitor keeps (see `EventMonitor`).
+
+    The other keywords are those of `RetryingAsyncTransport` (except
+    ``events``, the client's own) and of ``httpx.AsyncClient``.
+
+    Raises:
+        TypeError: A keyword is unknown or has the wrong type.
+        ValueError: A keyword has a wrong value.
     """
 
     def __init__(
         self,
         *,
-        max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE,
-        max_results: int = DEFAULT_MAX_RESULTS,
-        **kwargs: Any,
+        max_retries: int | _NotGiven = NOT_GIVEN,
+        base_delay: float | _NotGiven = NOT_GIVEN,
+        max_delay: float | _NotGiven | None = NOT_GIVEN,
+        jitter: float | _NotGiven = NOT_GIVEN,
+        deadline: float | _NotGiven | None = NOT_GIVEN,
+        retry_connect_timeouts: bool | _NotGiven = NOT_GIVEN,
+        retry_idempotent_errors: bool | _NotGiven = NOT_GIVEN,
+        retry_statuses: Collection[int] | _NotGiven = NOT_GIVEN,
+        max_retry_after: float | _NotGiven = NOT_GIVEN,
+        budget: RetryBudget | _NotGiven | None = NOT_GIVEN,
+        sleep: Callable[[float], Awaitable[Any]] | _NotGiven | None = NOT_GIVEN,
+        clock: Callable[[], float] | _NotGiven = NOT_GIVEN,
+        random: Callable[[], float] | _NotGiven = NOT_GIVEN,
+        max_buffer_size: int = 1000,
+        max_results: int = 10_000,
+        auth: AuthTypes | _NotGiven | None = NOT_GIVEN,
+        params: QueryParamTypes | _NotGiven | None = NOT_GIVEN,
+        headers: HeaderTypes | _NotGiven | None = NOT_GIVEN,
+        cookies: CookieTypes | _NotGiven | None = NOT_GIVEN,
+        verify: ssl.SSLContext | str | bool | _NotGiven = NOT_GIVEN,
+        cert: CertTypes | _NotGiven | None = NOT_GIVEN,
+        http1: bool | _NotGiven = NOT_GIVEN,
+        http2: bool | _NotGiven = NOT_GIVEN,
+        proxy: ProxyTypes | _NotGiven | None = NOT_GIVEN,
+        mounts: Mapping[str, httpx.AsyncBaseTransport | None] | _NotGiven | None = NOT_GIVEN,
+        timeout: TimeoutTypes | _NotGiven = NOT_GIVEN,
+        follow_redirects: bool | _NotGiven = NOT_GIVEN,
+        limits: httpx.Limits | _NotGiven = NOT_GIVEN,
+        max_redirects: int | _NotGiven = NOT_GIVEN,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | _NotGiven | None = NOT_GIVEN,
+        base_url: httpx.URL | str | _NotGiven = NOT_GIVEN,
+        transport: httpx.AsyncBaseTransport | _NotGiven | None = NOT_GIVEN,
+        trust_env: bool | _NotGiven = NOT_GIVEN,
+        default_encoding: str | Callable[[bytes], str] | _NotGiven = NOT_GIVEN,
     ) -> None:
-        retry, client_kwargs = _split(kwargs)
+        retry = _checked(
+            _given(
+                max_retries=max_retries,
+                base_delay=base_delay,
+                max_delay=max_delay,
+                jitter=jitter,
+                deadline=deadline,
+                retry_connect_timeouts=retry_connect_timeouts,
+                retry_idempotent_errors=retry_idempotent_errors,
+                retry_statuses=retry_statuses,
+                max_retry_after=max_retry_after,
+                budget=budget,
+                sleep=sleep,
+                clock=clock,
+                random=random,
+            )
+        )
+        client_kwargs = _given(
+            auth=auth,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            verify=verify,
+            cert=cert,
+            http1=http1,
+            http2=http2,
+            proxy=proxy,
+            mounts=mounts,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            limits=limits,
+            max_redirects=max_redirects,
+            event_hooks=event_hooks,
+            base_url=base_url,
+            transport=transport,
+            trust_env=trust_env,
+            default_encoding=default_encoding,
+        )
         if isinstance(max_buffer_size, bool) or not isinstance(max_buffer_size, int):
             raise TypeError(f"max_buffer_size must be an int, got {max_buffer_size!r}")
         if max_buffer_size < 0:
@@ -120,10 +228,13 @@ class AsyncResilientClient(httpx.AsyncClient):
             self, lambda inner: RetryingAsyncTransport(inner, events=send.clone(), **retry)
         )
         send.close()  # each transport owns a clone; the monitor ends when all close
+        # Whether `async with` started the monitor's loop; if not, the client
+        # processes the events itself.
+        self._entered = False
 
     @property
     def monitor(self) -> EventMonitor:
-        """The client's :class:`EventMonitor`."""
+        """The client's `EventMonitor`."""
         return self._monitor
 
     @property
@@ -141,14 +252,47 @@ class AsyncResilientClient(httpx.AsyncClient):
 
     async def wait_for_all_requests(self) -> dict[str, RequestResult]:
         """Wait until the monitor has processed every event sent so far; return the results."""
+        if not self._entered:
+            await self._monitor.process_queued()  # no loop: the monitor is the client's to run
         return await self._monitor.wait_for_all_requests()
 
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        """Send ``request`` as ``httpx.AsyncClient.send`` does.
+
+        On a client used without ``async with``, the events queued when the
+        request ends are processed before this returns (see the class).
+        """
+        if self._entered:
+            return await super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
+        try:
+            response = await super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
+        except Exception:
+            await self._monitor.process_queued()
+            raise
+        try:
+            await self._monitor.process_queued()
+        except BaseException:  # cancelled in an async callback: as httpx's own send()
+            await response.aclose()
+            raise
+        return response
+
     async def aclose(self) -> None:
-        """Close the client's transports (and the monitor's stream, if it never ran)."""
+        """Close the client's transports; then, if no loop ran, process the events left."""
         try:
             await super().aclose()
         finally:
-            self._monitor._close_if_unstarted()
+            await self._monitor._close_without_loop()
 
     async def __aenter__(self) -> AsyncResilientClient:
         await super().__aenter__()
@@ -157,6 +301,7 @@ class AsyncResilientClient(httpx.AsyncClient):
         except BaseException:
             await super().__aexit__(None, None, None)
             raise
+        self._entered = True
         return self
 
     async def __aexit__(
@@ -171,31 +316,173 @@ class AsyncResilientClient(httpx.AsyncClient):
             await self._monitor.__aexit__(exc_type, exc_value, traceback)
 
 
-def create_async_resilient_client(**kwargs: Any) -> AsyncResilientClient:
-    """Return an :class:`AsyncResilientClient`; takes the same keywords."""
-    return AsyncResilientClient(**kwargs)
+def create_async_resilient_client(
+    *,
+    max_retries: int | _NotGiven = NOT_GIVEN,
+    base_delay: float | _NotGiven = NOT_GIVEN,
+    max_delay: float | _NotGiven | None = NOT_GIVEN,
+    jitter: float | _NotGiven = NOT_GIVEN,
+    deadline: float | _NotGiven | None = NOT_GIVEN,
+    retry_connect_timeouts: bool | _NotGiven = NOT_GIVEN,
+    retry_idempotent_errors: bool | _NotGiven = NOT_GIVEN,
+    retry_statuses: Collection[int] | _NotGiven = NOT_GIVEN,
+    max_retry_after: float | _NotGiven = NOT_GIVEN,
+    budget: RetryBudget | _NotGiven | None = NOT_GIVEN,
+    sleep: Callable[[float], Awaitable[Any]] | _NotGiven | None = NOT_GIVEN,
+    clock: Callable[[], float] | _NotGiven = NOT_GIVEN,
+    random: Callable[[], float] | _NotGiven = NOT_GIVEN,
+    max_buffer_size: int = 1000,
+    max_results: int = 10_000,
+    auth: AuthTypes | _NotGiven | None = NOT_GIVEN,
+    params: QueryParamTypes | _NotGiven | None = NOT_GIVEN,
+    headers: HeaderTypes | _NotGiven | None = NOT_GIVEN,
+    cookies: CookieTypes | _NotGiven | None = NOT_GIVEN,
+    verify: ssl.SSLContext | str | bool | _NotGiven = NOT_GIVEN,
+    cert: CertTypes | _NotGiven | None = NOT_GIVEN,
+    http1: bool | _NotGiven = NOT_GIVEN,
+    http2: bool | _NotGiven = NOT_GIVEN,
+    proxy: ProxyTypes | _NotGiven | None = NOT_GIVEN,
+    mounts: Mapping[str, httpx.AsyncBaseTransport | None] | _NotGiven | None = NOT_GIVEN,
+    timeout: TimeoutTypes | _NotGiven = NOT_GIVEN,
+    follow_redirects: bool | _NotGiven = NOT_GIVEN,
+    limits: httpx.Limits | _NotGiven = NOT_GIVEN,
+    max_redirects: int | _NotGiven = NOT_GIVEN,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | _NotGiven | None = NOT_GIVEN,
+    base_url: httpx.URL | str | _NotGiven = NOT_GIVEN,
+    transport: httpx.AsyncBaseTransport | _NotGiven | None = NOT_GIVEN,
+    trust_env: bool | _NotGiven = NOT_GIVEN,
+    default_encoding: str | Callable[[bytes], str] | _NotGiven = NOT_GIVEN,
+) -> AsyncResilientClient:
+    """Return an `AsyncResilientClient`: the same keywords, the same thing.
+
+    The spelling of the contract and of the original design, kept for the
+    code written against it; ``AsyncResilientClient(...)`` is equivalent.
+    """
+    return AsyncResilientClient(
+        max_retries=max_retries,
+        base_delay=base_delay,
+        max_delay=max_delay,
+        jitter=jitter,
+        deadline=deadline,
+        retry_connect_timeouts=retry_connect_timeouts,
+        retry_idempotent_errors=retry_idempotent_errors,
+        retry_statuses=retry_statuses,
+        max_retry_after=max_retry_after,
+        budget=budget,
+        sleep=sleep,
+        clock=clock,
+        random=random,
+        max_buffer_size=max_buffer_size,
+        max_results=max_results,
+        auth=auth,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        verify=verify,
+        cert=cert,
+        http1=http1,
+        http2=http2,
+        proxy=proxy,
+        mounts=mounts,
+        timeout=timeout,
+        follow_redirects=follow_redirects,
+        limits=limits,
+        max_redirects=max_redirects,
+        event_hooks=event_hooks,
+        base_url=base_url,
+        transport=transport,
+        trust_env=trust_env,
+        default_encoding=default_encoding,
+    )
 
 
 async def simple_async_request(
     method: str,
     url: httpx.URL | str,
     *,
-    max_retries: int = 2,
-    timeout: float | httpx.Timeout | None = 10.0,
-    **kwargs: Any,
+    max_retries: int | _NotGiven = NOT_GIVEN,
+    base_delay: float | _NotGiven = NOT_GIVEN,
+    max_delay: float | _NotGiven | None = NOT_GIVEN,
+    jitter: float | _NotGiven = NOT_GIVEN,
+    deadline: float | _NotGiven | None = NOT_GIVEN,
+    retry_connect_timeouts: bool | _NotGiven = NOT_GIVEN,
+    retry_idempotent_errors: bool | _NotGiven = NOT_GIVEN,
+    retry_statuses: Collection[int] | _NotGiven = NOT_GIVEN,
+    max_retry_after: float | _NotGiven = NOT_GIVEN,
+    budget: RetryBudget | _NotGiven | None = NOT_GIVEN,
+    sleep: Callable[[float], Awaitable[Any]] | _NotGiven | None = NOT_GIVEN,
+    clock: Callable[[], float] | _NotGiven = NOT_GIVEN,
+    random: Callable[[], float] | _NotGiven = NOT_GIVEN,
+    verify: ssl.SSLContext | str | bool | _NotGiven = NOT_GIVEN,
+    cert: CertTypes | _NotGiven | None = NOT_GIVEN,
+    trust_env: bool | _NotGiven = NOT_GIVEN,
+    proxy: ProxyTypes | _NotGiven | None = NOT_GIVEN,
+    http1: bool | _NotGiven = NOT_GIVEN,
+    http2: bool | _NotGiven = NOT_GIVEN,
+    timeout: TimeoutTypes = 10.0,
+    params: QueryParamTypes | _NotGiven | None = NOT_GIVEN,
+    content: RequestContent | _NotGiven | None = NOT_GIVEN,
+    data: RequestData | _NotGiven | None = NOT_GIVEN,
+    files: RequestFiles | _NotGiven | None = NOT_GIVEN,
+    json: Any = NOT_GIVEN,
+    headers: HeaderTypes | _NotGiven | None = NOT_GIVEN,
+    cookies: CookieTypes | _NotGiven | None = NOT_GIVEN,
+    auth: AuthTypes | _NotGiven | None = NOT_GIVEN,
+    follow_redirects: bool | _NotGiven = NOT_GIVEN,
+    extensions: RequestExtensions | _NotGiven | None = NOT_GIVEN,
 ) -> httpx.Response:
     """Send one request through a retrying transport; return the response, body read.
 
-    Takes the retry keywords of :class:`RetryingAsyncTransport`, the client
+    Takes the retry keywords of `RetryingAsyncTransport`, the client
     keywords of ``httpx.request()`` (``verify``, ``cert``, ``trust_env``,
-    ``proxy``, ``http1``, ``http2``) and the request keywords of
+    ``proxy``, ``http1``, ``http2``, ``timeout``) and the request keywords of
     ``httpx.AsyncClient.request()`` (``params``, ``headers``, ``json``, ...).
-    Errors propagate as they would from httpx itself.
+    A keyword not given takes the transport's (or httpx's) own default;
+    ``timeout`` is 10 seconds unless given. Errors propagate as they would
+    from httpx itself.
+
+    Raises:
+        TypeError: A keyword is unknown or has the wrong type (before any attempt).
+        ValueError: A retry keyword has a wrong value (before any attempt).
     """
-    retry, rest = _split({"max_retries": max_retries, **kwargs})
-    client_kwargs = {k: v for k, v in rest.items() if k in _CLIENT_KEYWORDS}
-    request_kwargs = {k: v for k, v in rest.items() if k not in _CLIENT_KEYWORDS}
-    client = httpx.AsyncClient(timeout=timeout, **client_kwargs)
+    retry = _checked(
+        _given(
+            max_retries=max_retries,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            jitter=jitter,
+            deadline=deadline,
+            retry_connect_timeouts=retry_connect_timeouts,
+            retry_idempotent_errors=retry_idempotent_errors,
+            retry_statuses=retry_statuses,
+            max_retry_after=max_retry_after,
+            budget=budget,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+        )
+    )
+    client = httpx.AsyncClient(
+        timeout=timeout,
+        **_given(
+            verify=verify, cert=cert, trust_env=trust_env, proxy=proxy, http1=http1, http2=http2
+        ),
+    )
     _wrap_transports(client, lambda inner: RetryingAsyncTransport(inner, **retry))
     async with client:
-        return await client.request(method, url, **request_kwargs)
+        return await client.request(
+            method,
+            url,
+            **_given(
+                params=params,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                headers=headers,
+                cookies=cookies,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                extensions=extensions,
+            ),
+        )

@@ -16,13 +16,10 @@ import anyio.lowlevel
 from ._events import AsyncEvent, EventType
 from ._results import RequestResult
 
-__all__ = ["DEFAULT_MAX_RESULTS", "EventCallback", "EventMonitor"]
+__all__ = ["EventCallback", "EventMonitor"]
 
 logger = logging.getLogger("resilient_transport")
 
-#: Results kept by default: enough to look up any recent request, small enough
-#: (a few MB) that a process serving millions of requests stays flat.
-DEFAULT_MAX_RESULTS = 10_000
 
 # Events handled back to back before the loop yields to other tasks, so that
 # a flood of buffered events cannot starve the requests that produce them.
@@ -53,24 +50,28 @@ class _ReceiveStream(Protocol):  # what the monitor needs of anyio's memory stre
 
 
 class EventMonitor:
-    """Consumes :class:`AsyncEvent`\\ s: calls callbacks, keeps per-request results.
+    """Consumes events (`AsyncEvent`): calls callbacks, keeps per-request results.
 
     Run it with ``async with monitor:`` (which starts its loop in a task and,
     on exit, processes every event already sent before stopping), or await
     :meth:`run` in a task group of your own (it returns once every send end is
-    closed and every event is processed).
+    closed and every event is processed). With no task to run it in, call
+    :meth:`process_queued` now and then instead.
 
     Callbacks run in the monitor's task, in event order. Under steady traffic
     (and with a stream buffer of 256 events or more) the loop lets events
     gather for up to a millisecond and takes them in one go, rather than
     switching tasks for every event: a callback may then run up to ~1 ms
-    after its event. An idle stream is waited on as usual.
+    after its event. An idle stream is waited on as usual, and
+    :meth:`wait_for_all_requests` cuts a pause short.
 
     Args:
         receive: The receive end of an anyio memory object stream. The
             monitor owns it and closes it when ``async with`` ends.
         max_results: Results kept (the most recent requests); older ones are
             forgotten, so memory stays flat however many requests pass.
+            The default, 10,000, is enough to look up any recent request and
+            small enough (a few MB) for a process serving millions.
 
     Raises:
         TypeError: ``receive`` is not a memory object receive stream, or
@@ -78,7 +79,7 @@ class EventMonitor:
         ValueError: ``max_results`` is negative.
     """
 
-    def __init__(self, receive: Any, *, max_results: int = DEFAULT_MAX_RESULTS) -> None:
+    def __init__(self, receive: Any, *, max_results: int = 10_000) -> None:
         for method in ("receive", "receive_nowait", "statistics", "aclose", "close"):
             if not callable(getattr(receive, method, None)):
                 raise TypeError(
@@ -102,6 +103,12 @@ class EventMonitor:
         self._in_receive = False
         self._processing = False
         self._task_group: anyio.abc.TaskGroup | None = None
+        # The scope of the loop's pause to let events gather, while it lasts:
+        # a waiter cancels it (cheaper than a timed wait on an event).
+        self._pause: anyio.CancelScope | None = None
+        # Held by the task processing events for a monitor with no loop (see
+        # process_queued); None until the first call makes it loopless.
+        self._loopless: anyio.Lock | None = None
 
     # -- configuration --------------------------------------------------------
 
@@ -201,9 +208,12 @@ class EventMonitor:
                         # Under steady traffic, waking for every event (a
                         # task switch each) costs more than the event itself:
                         # let events gather for a moment and take them in one
-                        # go. An idle stream is waited on as usual.
+                        # go. An idle stream is waited on as usual. A waiter
+                        # cuts the pause short: it wants the events now.
                         streak = 0
-                        await anyio.sleep(_GATHER)
+                        with anyio.CancelScope() as self._pause:
+                            await anyio.sleep(_GATHER)
+                        self._pause = None
                         continue
                     streak = 0
                     self._in_receive = True
@@ -256,17 +266,20 @@ class EventMonitor:
         outcome: Awaitable[Any],
     ) -> None:
         try:
-            await outcome
-        except Exception:
-            self._callback_failed(callbacks[index], event)
-        for callback in callbacks[index + 1 :]:
             try:
-                outcome = callback(event)
-                if inspect.isawaitable(outcome):
-                    await outcome
+                await outcome
             except Exception:
-                self._callback_failed(callback, event)
-        self._record(event)
+                self._callback_failed(callbacks[index], event)
+            for callback in callbacks[index + 1 :]:
+                try:
+                    outcome = callback(event)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    self._callback_failed(callback, event)
+        finally:
+            # Even if cancelled in a callback: the event was taken, keep its result.
+            self._record(event)
 
     def _callback_failed(self, callback: EventCallback, event: AsyncEvent) -> None:
         """Count and log the exception being handled, which ``callback`` raised."""
@@ -310,7 +323,9 @@ class EventMonitor:
     async def wait_for_all_requests(self) -> dict[str, RequestResult]:
         """Wait until every event sent before this call is processed; return the results.
 
-        Returns at once if the loop has already finished.
+        Returns at once if the loop has already finished. A monitor with no
+        loop (see :meth:`process_queued`) processes what is queued itself,
+        after any other task that is processing.
 
         Raises:
             RuntimeError: The monitor was never started.
@@ -319,6 +334,11 @@ class EventMonitor:
             raise RuntimeError(
                 "the EventMonitor was never started: use `async with monitor:` or run()"
             )
+        if self._loopless is not None:
+            if not self._finished:
+                async with self._loopless:  # after any other task's processing, in order
+                    await self._process_queued()
+            return dict(self._results)
         # Every event in the buffer is counted. One handed by a sender straight
         # to the loop's pending receive() is not in the buffer: that is the
         # case when the loop is inside receive() but no longer registered as a
@@ -338,15 +358,70 @@ class EventMonitor:
             if self._processed < target:
                 waiter = anyio.Event()
                 self._waiters.append((target, waiter))
+                if self._pause is not None:
+                    self._pause.cancel()
                 await waiter.wait()
             break
         return dict(self._results)
 
-    def _close_if_unstarted(self) -> None:
-        """Close the receive end of a monitor that never ran (nothing else will)."""
+    # -- without a loop -------------------------------------------------------
+
+    async def process_queued(self) -> None:
+        """Process the events queued now, in the calling task, for a monitor with no loop.
+
+        For code with no task group to run the loop in (`AsyncResilientClient`
+        used without ``async with`` calls it as each request ends): callbacks
+        run in the calling task, in event order, and results are kept as the
+        loop keeps them. The first call leaves the monitor without a loop for
+        good (``async with`` and `run` then raise ``RuntimeError``), and
+        `wait_for_all_requests` then processes what is queued itself.
+
+        It never waits for another task: while another task is processing
+        (an async callback is running), it returns at once and leaves the
+        events to the next call. While the loop runs, it does nothing: the
+        loop processes the events.
+        """
         if not self._started:
-            self._started = self._finished = True
-            self._receive.close()
+            self._started = True
+            self._loopless = anyio.Lock()
+        lock = self._loopless
+        if lock is None or self._finished:
+            return
+        try:
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            return
+        try:
+            await self._process_queued()
+        finally:
+            lock.release()
+
+    async def _process_queued(self) -> None:
+        """Process the events buffered now (not those sent meanwhile: no endless call)."""
+        receive = self._receive
+        try:
+            for _ in range(receive.statistics().current_buffer_used):
+                pending = self._process(receive.receive_nowait())
+                if pending is not None:
+                    await pending
+        except anyio.ClosedResourceError:  # closed by its owner: nothing more to take
+            pass
+
+    async def _close_without_loop(self) -> None:
+        """Close the receive end of a monitor that runs no loop (nothing else will).
+
+        What is still queued is processed first, as by `process_queued`.
+        """
+        if not self._started:
+            self._started = True
+            self._loopless = anyio.Lock()
+        if self._loopless is not None and not self._finished:
+            try:
+                async with self._loopless:
+                    await self._process_queued()
+            finally:
+                self._finished = True
+                self._receive.close()
 
     # -- as a context manager -------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -14,6 +16,7 @@ from resilient_transport import (
     EventType,
     RequestContext,
     RetryingAsyncTransport,
+    _client,
     create_async_resilient_client,
     simple_async_request,
 )
@@ -224,3 +227,232 @@ async def test_aclose_after_the_block_is_harmless() -> None:
     await client.aclose()
     assert not client.monitor.running
     assert client.is_closed
+
+
+# -- a client used the plain httpx way, without `async with` ------------------------------
+
+URL = "http://service.test/"
+
+
+async def test_a_client_not_entered_runs_callbacks_as_each_request_ends() -> None:
+    seen: list[tuple[str, EventType]] = []
+
+    async def on_any(e: AsyncEvent) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(("async", e.event_type))
+
+    client = AsyncResilientClient(transport=FlakyTransport(failures=1), sleep=RecordingSleep())
+    client.add_event_callback(EventType.RETRY, lambda e: seen.append(("sync", e.event_type)))
+    client.add_event_callback(None, on_any)
+    try:
+        response = await client.get(URL, extensions={"retry": {"request_id": "a"}})
+        # Processed before the request returned: no monitor task was needed.
+        assert seen == [
+            ("sync", EventType.RETRY),
+            ("async", EventType.RETRY),
+            ("async", EventType.SUCCESS),
+        ]
+        result = client.get_result("a")
+        assert result is not None and (result.attempts, result.outcome) == (2, EventType.SUCCESS)
+        results = await client.wait_for_all_requests()
+        assert results == {"a": result}
+    finally:
+        await client.aclose()
+    assert response.status_code == 200
+    assert client.is_closed
+    assert not client.monitor.running
+    assert await client.wait_for_all_requests() == {"a": result}  # closed: at once
+
+
+async def test_a_request_cancelled_in_a_callback_closes_its_response() -> None:
+    responses: list[httpx.Response] = []
+    entered = anyio.Event()
+
+    async def keep(response: httpx.Response) -> None:
+        responses.append(response)
+
+    async def blocks(e: AsyncEvent) -> None:
+        entered.set()
+        await anyio.sleep_forever()
+
+    async with http_server() as (url, _):
+        client = AsyncResilientClient(event_hooks={"response": [keep]})
+        client.add_event_callback(EventType.SUCCESS, blocks)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: client.send(client.build_request("GET", url), stream=True))
+            await entered.wait()
+            tg.cancel_scope.cancel()
+        assert len(responses) == 1
+        assert responses[0].is_closed  # the caller never got it: nobody else would close it
+        await client.aclose()
+    assert client.get_result(responses[0].extensions["retry"].request_id) is not None
+
+
+async def test_a_client_not_entered_keeps_the_result_of_a_failed_request() -> None:
+    client = AsyncResilientClient(
+        transport=FlakyTransport(failures=9), base_delay=0, max_retries=1
+    )
+    with pytest.raises(httpx.ConnectError):
+        await client.get(URL, extensions={"retry": {"request_id": "f"}})
+    result = client.get_result("f")
+    assert result is not None and (result.attempts, result.outcome) == (2, EventType.ERROR)
+    await client.aclose()
+
+
+async def test_waiting_on_a_client_never_entered_nor_used_returns_no_results() -> None:
+    client = AsyncResilientClient(transport=FlakyTransport(failures=0))
+    assert await client.wait_for_all_requests() == {}
+    await client.aclose()
+
+
+async def test_concurrent_requests_on_a_client_not_entered_run_callbacks_one_at_a_time() -> None:
+    running = [0, 0]  # now, most at once
+    order: list[tuple[str, EventType]] = []
+
+    async def slow(e: AsyncEvent) -> None:
+        running[0] += 1
+        running[1] = max(running)
+        for _ in range(3):
+            await anyio.lowlevel.checkpoint()
+        order.append((e.request_id, e.event_type))
+        running[0] -= 1
+
+    client = AsyncResilientClient(transport=FlakyTransport(failures=1), sleep=RecordingSleep())
+    client.add_event_callback(None, slow)
+
+    async def get(request_id: str) -> None:
+        await client.get(URL, extensions={"retry": {"request_id": request_id}})
+
+    async with anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(get, f"r{i}")
+    results = await client.wait_for_all_requests()
+    await client.aclose()
+    assert {k: r.attempts for k, r in results.items()} == {f"r{i}": 2 for i in range(10)}
+    assert running[1] == 1
+    assert len(order) == 20
+    for i in range(10):
+        assert [t for rid, t in order if rid == f"r{i}"] == [EventType.RETRY, EventType.SUCCESS]
+
+
+async def test_closing_a_client_not_entered_processes_the_events_left() -> None:
+    # A request cancelled in its backoff ends with no chance to process its
+    # events; closing the client does it.
+    seen: list[EventType] = []
+    sleep = RecordingSleep(block=True)
+    client = AsyncResilientClient(transport=FlakyTransport(failures=1), sleep=sleep)
+    client.add_event_callback(None, lambda e: seen.append(e.event_type))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(client.get, URL)
+        for _ in range(100):
+            if sleep.sleeping:
+                break
+            await anyio.lowlevel.checkpoint()
+        tg.cancel_scope.cancel()
+    await client.aclose()
+    assert seen == [EventType.RETRY, EventType.CANCELLED]
+    assert len(client.monitor.results) == 1
+
+
+async def test_a_client_not_entered_against_a_real_server_closes_everything() -> None:
+    seen: list[EventType] = []
+    async with http_server() as (url, served):
+        client = AsyncResilientClient(max_retries=1)
+        client.add_event_callback(None, lambda e: seen.append(e.event_type))
+        response = await client.get(f"{url}/a", extensions={"retry": {"request_id": "a"}})
+        async with client.stream(
+            "GET", f"{url}/b", extensions={"retry": {"request_id": "b"}}
+        ) as streamed:
+            body = await streamed.aread()
+        results = await client.wait_for_all_requests()
+        await client.aclose()
+    assert (response.text, body) == ("GET /a", b"GET /b")
+    assert served == ["GET /a", "GET /b"]
+    assert seen == [EventType.SUCCESS, EventType.SUCCESS]
+    assert {k: r.status_code for k, r in results.items()} == {"a": 200, "b": 200}
+    assert client.is_closed
+
+
+# -- the keywords of the conveniences ------------------------------------------------------
+
+RETRY_KEYWORDS = {
+    name
+    for name, parameter in inspect.signature(RetryingAsyncTransport).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "events"
+}
+
+
+async def test_a_misspelt_keyword_raises_a_type_error_naming_this_librarys_function() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"AsyncResilientClient\.__init__\(\) got an unexpected keyword.*'max_retrys'",
+    ):
+        AsyncResilientClient(max_retrys=3)  # type: ignore[call-arg]
+    with pytest.raises(
+        TypeError,
+        match=r"create_async_resilient_client\(\) got an unexpected keyword.*'max_retrys'",
+    ):
+        create_async_resilient_client(max_retrys=3)  # type: ignore[call-arg]
+    with pytest.raises(
+        TypeError, match=r"simple_async_request\(\) got an unexpected keyword.*'max_retrys'"
+    ):
+        await simple_async_request("GET", URL, max_retrys=1)  # type: ignore[call-arg]
+
+
+def test_the_conveniences_take_every_retry_keyword_of_the_transport_explicitly() -> None:
+    for convenience in (AsyncResilientClient, create_async_resilient_client, simple_async_request):
+        parameters = inspect.signature(convenience).parameters
+        assert set(parameters) >= RETRY_KEYWORDS, convenience
+        assert all(
+            parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in RETRY_KEYWORDS
+        )
+        kinds = {parameter.kind for parameter in parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, convenience
+        assert repr(parameters["max_retries"].default) == "NOT_GIVEN"
+
+
+def test_the_client_takes_every_httpx_client_keyword() -> None:
+    ours = inspect.signature(AsyncResilientClient).parameters
+    # proxies= and app=, deprecated in httpx 0.27, are gone from 0.28.
+    theirs = set(inspect.signature(httpx.AsyncClient).parameters) - {"proxies", "app"}
+    assert theirs <= set(ours)
+
+
+def test_the_factory_takes_exactly_the_keywords_of_the_client() -> None:
+    factory = inspect.signature(create_async_resilient_client)
+    assert factory.parameters == inspect.signature(AsyncResilientClient).parameters
+
+
+def test_simple_request_takes_the_request_and_client_keywords_of_httpx() -> None:
+    ours = set(inspect.signature(simple_async_request).parameters)
+    request = {
+        name
+        for name, parameter in inspect.signature(httpx.AsyncClient.request).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert request | {"verify", "cert", "trust_env", "proxy", "http1", "http2"} <= ours
+
+
+class _Spy(RetryingAsyncTransport):
+    given: list[set[str]]
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> None:
+        _Spy.given.append(set(kwargs))
+        super().__init__(transport, **kwargs)
+
+
+async def test_only_the_retry_keywords_given_reach_the_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Keywords not given leave the transport's own defaults, whatever they are.
+    monkeypatch.setattr(_client, "RetryingAsyncTransport", _Spy)
+    _Spy.given = []
+    client = AsyncResilientClient(transport=FlakyTransport(failures=0), max_retries=5)
+    await client.aclose()
+    assert _Spy.given and all(g <= {"max_retries", "events"} for g in _Spy.given)
+    assert {"max_retries", "events"} in _Spy.given
+    _Spy.given = []
+    async with http_server() as (url, _):
+        response = await simple_async_request("GET", url, base_delay=0.5)
+    assert response.status_code == 200
+    assert _Spy.given and all(g == {"base_delay"} for g in _Spy.given)

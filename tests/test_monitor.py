@@ -17,6 +17,7 @@ from resilient_transport import (
     RequestContext,
     RequestResult,
     RetryingAsyncTransport,
+    _monitor,
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep
 
@@ -434,3 +435,116 @@ async def test_waiters_are_woken_whenever_the_stream_runs_dry() -> None:
             await waiter.wait()
         assert monitor.events_processed == 1
     send.close()
+
+
+async def test_a_waiter_cuts_the_gathering_pause_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pause that lets events gather is made an hour long: nobody waiting,
+    # events queue up during it; a waiter makes the loop take them at once.
+    monkeypatch.setattr(_monitor, "_GATHER", 3600.0)
+    send, receive = stream(1000)
+    monitor = EventMonitor(receive)
+    done: list[int] = []
+
+    async def wait() -> None:
+        done.append(len(await monitor.wait_for_all_requests()))
+
+    with send:
+        async with monitor:
+            send.send_nowait(event(EventType.SUCCESS, "first"))
+            for _ in range(100):  # scheduler passes, not time
+                if monitor.events_processed:
+                    break
+                await anyio.lowlevel.checkpoint()
+            # Having processed an event and found the stream empty, the loop pauses.
+            for i in range(64):
+                send.send_nowait(event(EventType.SUCCESS, f"r{i}"))
+            for _ in range(100):
+                await anyio.lowlevel.checkpoint()
+            assert monitor.events_processed == 1  # still gathering: nobody is waiting
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                for _ in range(100):
+                    if done:
+                        break
+                    await anyio.lowlevel.checkpoint()
+                tg.cancel_scope.cancel()
+            assert done == [65]
+            assert monitor.events_processed == 65
+
+
+# -- without a loop: process_queued() -------------------------------------------------
+
+
+async def test_a_monitor_with_no_loop_processes_what_is_queued_when_asked() -> None:
+    send, receive = stream()
+    seen: list[str] = []
+
+    async def on_any(e: AsyncEvent) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(e.request_id)
+
+    async def fails(e: AsyncEvent) -> None:
+        raise RuntimeError("callback bug")
+
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(None, on_any)
+    monitor.add_event_callback(None, fails)  # logged, counted; processing goes on
+    with send, receive:
+        send.send_nowait(event(EventType.SUCCESS, "a"))
+        send.send_nowait(event(EventType.ERROR, "b", 3))
+        await monitor.process_queued()
+        assert seen == ["a", "b"]
+        assert monitor.callback_errors == 2
+        assert set(monitor.results) == {"a", "b"}
+        send.send_nowait(event(EventType.SUCCESS, "c"))
+        # No loop to wait for: waiting processes what is queued itself.
+        assert set(await monitor.wait_for_all_requests()) == {"a", "b", "c"}
+        assert seen == ["a", "b", "c"]
+        assert not monitor.running
+        with pytest.raises(RuntimeError, match="already been started"):
+            await monitor.run()
+        send.send_nowait(event(EventType.SUCCESS, "lost"))
+        receive.close()  # by its owner, with an event still queued: that one is lost
+        assert set(await monitor.wait_for_all_requests()) == {"a", "b", "c"}
+
+
+async def test_process_queued_leaves_a_running_loop_to_do_its_work() -> None:
+    send, receive = stream()
+    tasks: list[object] = []
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(None, lambda e: tasks.append(anyio.get_current_task().id))
+    with send:
+        async with monitor:
+            send.send_nowait(event(EventType.SUCCESS, "a"))
+            await monitor.process_queued()
+            await monitor.wait_for_all_requests()
+            assert monitor.running
+    assert len(tasks) == 1
+    assert tasks[0] != anyio.get_current_task().id  # the loop's task, not this one
+
+
+async def test_a_processing_task_cancelled_in_a_callback_leaves_the_rest_queued() -> None:
+    send, receive = stream()
+    entered = anyio.Event()
+
+    async def blocks_once(e: AsyncEvent) -> None:
+        if e.request_id == "a":
+            entered.set()
+            await anyio.sleep_forever()
+
+    monitor = EventMonitor(receive)
+    monitor.add_event_callback(None, blocks_once)
+    with send, receive:
+        send.send_nowait(event(EventType.SUCCESS, "a"))
+        send.send_nowait(event(EventType.SUCCESS, "b"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(monitor.process_queued)
+            await entered.wait()
+            # Meanwhile, another task does not wait for the first one.
+            await monitor.process_queued()
+            assert monitor.get_result("b") is None
+            tg.cancel_scope.cancel()
+        # The event whose callback was cancelled still has its result.
+        assert monitor.get_result("a") is not None
+        assert monitor.get_result("b") is None
+        assert set(await monitor.wait_for_all_requests()) == {"a", "b"}

@@ -83,6 +83,36 @@ async def client_usage(url: str) -> None:
         assert_type(await client.wait_for_all_requests(), dict[str, RequestResult])
     response = await simple_async_request("GET", url, max_retries=2, timeout=10.0)
     assert_type(response, httpx.Response)
+    client = AsyncResilientClient(
+        max_retries=3,
+        base_delay=0.5,
+        max_delay=None,
+        jitter=0.5,
+        deadline=None,
+        retry_connect_timeouts=True,
+        retry_idempotent_errors=True,
+        retry_statuses=[429, 503],
+        max_retry_after=60.0,
+        budget=RetryBudget(),
+        sleep=anyio.sleep,
+        clock=lambda: 0.0,
+        random=lambda: 0.5,
+        max_buffer_size=100,
+        max_results=10,
+        base_url="http://service.test/",
+        headers={"x-client": "rt"},
+        timeout=httpx.Timeout(5.0),
+        follow_redirects=True,
+        mounts={"http://special.test": None},
+    )
+    await client.aclose()
+    # A misspelt or mistyped keyword is a type error; if one were accepted,
+    # mypy --strict would flag its ignore as unused.
+    AsyncResilientClient(max_retrys=3)  # type: ignore[call-arg]
+    create_async_resilient_client(base_dealy=0.5)  # type: ignore[call-arg]
+    await simple_async_request("GET", url, max_retrys=1)  # type: ignore[call-arg]
+    AsyncResilientClient(max_retries="3")  # type: ignore[arg-type]
+    await simple_async_request("GET", url, timeout="10")  # type: ignore[arg-type]
 
 
 async def testing_usage() -> None:
@@ -95,3 +125,21 @@ async def testing_usage() -> None:
         assert_type(recorder.events, list[AsyncEvent])
     assert_type(inner.calls, int)
     assert_type(sleep.delays, list[float])
+
+
+def redaction_usage(url: httpx.URL) -> None:
+    from resilient_transport import (
+        DEFAULT_REDACTED_QUERY_KEYS,
+        redact_url,
+        redacted_query_keys,
+        set_redacted_query_keys,
+    )
+
+    assert_type(redact_url(url), str)
+    assert_type(redact_url("https://h.test/?token=t"), str)
+    assert_type(DEFAULT_REDACTED_QUERY_KEYS, frozenset[str])
+    assert_type(redacted_query_keys(), frozenset[str])
+    previous = set_redacted_query_keys(DEFAULT_REDACTED_QUERY_KEYS | {"session_id"})
+    assert_type(previous, frozenset[str])
+    set_redacted_query_keys(["custom"])
+    set_redacted_query_keys(previous)
