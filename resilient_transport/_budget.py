@@ -34,11 +34,13 @@ class RetryBudget:
     low (a separate reserve, refilled continuously, holding at most one
     second's worth and at least one retry).
 
-    Share one budget between every transport that talks to the same service::
+    Share one budget between every transport that talks to the same service:
 
-        budget = RetryBudget()
-        a = RetryingAsyncTransport(budget=budget)
-        b = RetryingAsyncTransport(budget=budget)
+    ```python
+    budget = RetryBudget()
+    a = RetryingAsyncTransport(budget=budget)
+    b = RetryingAsyncTransport(budget=budget)
+    ```
 
     The budget belongs to the transport, not to a request: a request's own
     :class:`RequestContext` cannot opt out of it.

@@ -16,7 +16,7 @@ THE DOCS CONVENTION (every page of README.md and docs/**/*.md follows it)
 3. Shell commands go in ``console`` or ``bash`` blocks, output in ``text``
    blocks; those are not run. Python code must not hide under another tag:
    ``py``, ``py3``, ``python3``, ``pycon`` and ``ipython`` blocks are errors.
-4. A block that needs a package outside the project's ``test`` extra starts
+4. A block that needs a package outside the project's ``test`` dependency group starts
    with a comment line ``# requires: tenacity, stamina``; it is skipped
    (with the reason shown) when one of them cannot be imported.
 5. A malformed block fails the suite: a fence that is never closed, a
