@@ -29,17 +29,17 @@ import gc
 import linecache
 import math
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's library
+from measured import use_library
 
-import anyio
-import httpx
+use_library()  # the measured library (this checkout's, or $RT_BENCH_TREE) first on sys.path
 
-from resilient_transport import AsyncEvent, EventMonitor, RetryingAsyncTransport
+import anyio  # noqa: E402
+import httpx  # noqa: E402
+
+from resilient_transport import AsyncEvent, EventMonitor, RetryingAsyncTransport  # noqa: E402
 
 URL = "http://bench.test/path"
 

@@ -22,8 +22,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-from run import Server, drive
+from measured import use_library
+
+use_library()  # the measured library (this checkout's, or $RT_BENCH_TREE) first on sys.path
+
+import httpx  # noqa: E402
+from harness import Server, drive  # noqa: E402
 
 # (label, limits, clients, in flight per client or None)
 CONFIGURATIONS: list[tuple[str, httpx.Limits, int, int | None]] = [

@@ -4,7 +4,7 @@
     python benchmarks/mapping.py
 
 Runs the same faults on 127.0.0.1 through httpx-aiohttp's ``AiohttpTransport``
-and through ``resilient_transport.integrations.aiohttp.AiohttpTransport``
+and through resilient_transport's own ``AiohttpTransport``
 (each inside an ``httpx.AsyncClient``, no retry layer), and prints what each
 raised and what the server saw. The retry layer decides on exactly these
 facts. The untrusted-certificate row needs ``trustme`` (in the ``test``
@@ -17,16 +17,17 @@ import asyncio
 import socket
 import ssl
 import struct
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's library
+from measured import use_library
 
-import httpx
+use_library()  # the measured library (this checkout's, or $RT_BENCH_TREE) first on sys.path
 
-from resilient_transport import classify_error
+import httpx  # noqa: E402
+from contenders import aiohttp_transport_class  # noqa: E402
+
+from resilient_transport import classify_error  # noqa: E402
 
 
 class Server:
@@ -120,16 +121,16 @@ async def untrusted_certificate(make: Callable[..., httpx.AsyncBaseTransport]) -
 async def main() -> None:
     import httpx_aiohttp
 
-    from resilient_transport.integrations.aiohttp import AiohttpTransport
-
+    transport = aiohttp_transport_class()
+    ours = transport.__module__.removeprefix("resilient_transport.")  # e.g. integrations.aiohttp
     found: dict[str, dict[str, Any]] = {
         "httpx-aiohttp": await probe(httpx_aiohttp.AiohttpTransport),
-        "integrations.aiohttp": await probe(AiohttpTransport),
+        ours: await probe(transport),
     }
     print("Command: python benchmarks/mapping.py\n")
     print("| fault, on 127.0.0.1 | " + " | ".join(found) + " |")
     print("|---|" + "---|" * len(found))
-    for row in found["integrations.aiohttp"]:
+    for row in found[ours]:
         print(f"| {row} | " + " | ".join(found[name].get(row, "-") for name in found) + " |")
     print(
         "\nIn parentheses: the safety class resilient_transport.classify_error() gives the "
