@@ -33,8 +33,9 @@ from resilient_transport import (
     RetryingAsyncTransport,
     classify_error,
 )
-from resilient_transport.integrations.aiohttp import AiohttpTransport, _error_type, _httpx_error
 from resilient_transport.testing import CountingTransport, EventRecorder
+from resilient_transport.transports._aiohttp_compat import httpx_error, httpx_error_type
+from resilient_transport.transports.aiohttp import AiohttpTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -363,7 +364,7 @@ REFUSED = ConnectionRefusedError(111, "Connection refused")
 def test_every_aiohttp_error_maps_to_its_httpx_type(
     error: Exception, expected: type[httpx.TransportError]
 ) -> None:
-    assert _error_type(error) is expected
+    assert httpx_error_type(error) is expected
 
 
 # -- bodies, headers, and httpx's own jobs -------------------------------------------
@@ -464,9 +465,9 @@ def test_on_trio_it_raises_a_clear_error() -> None:
 
 def test_without_aiohttp_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp", None)  # what an absent package looks like
-    monkeypatch.delitem(sys.modules, "resilient_transport.integrations.aiohttp")
+    monkeypatch.delitem(sys.modules, "resilient_transport.transports.aiohttp")
     with pytest.raises(ImportError, match=r"pip install 'resilient-transport\[aiohttp\]'"):
-        importlib.import_module("resilient_transport.integrations.aiohttp")
+        importlib.import_module("resilient_transport.transports.aiohttp")
 
 
 async def test_events_through_the_stack_carry_the_mapped_error() -> None:
@@ -553,7 +554,7 @@ async def test_header_bytes_aiohttp_cannot_send_as_they_are_are_refused() -> Non
 def test_a_pinned_certificate_mismatch_is_a_certificate_failure() -> None:
     mismatch = aiohttp.ServerFingerprintMismatch(b"expected", b"got", "127.0.0.1", 443)
     request = httpx.Request("GET", "https://127.0.0.1/")
-    error = _httpx_error(mismatch, request)
+    error = httpx_error(mismatch, request)
     assert type(error) is httpx.ConnectError
     assert classify_error(error) is FailureKind.CERTIFICATE
 
@@ -577,7 +578,7 @@ NO_INFO: Any = None  # what these exceptions carry does not matter to the mappin
 def test_response_level_aiohttp_errors_map_too(
     error: Exception, expected: type[httpx.TransportError]
 ) -> None:
-    assert _error_type(error) is expected
+    assert httpx_error_type(error) is expected
 
 
 async def test_a_request_with_no_timeouts_waits_without_limit_and_timeouts_are_cached() -> None:

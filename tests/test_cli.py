@@ -26,8 +26,7 @@ import pytest
 
 import resilient_transport
 from resilient_transport import __main__ as entry_point
-from resilient_transport import _cli
-from resilient_transport._cli import main
+from resilient_transport._cli import commands, get, main
 
 from ._cli_support import REFUSED, lines_of, run
 
@@ -194,7 +193,7 @@ def test_get_retries_until_the_server_listens_and_shows_each_retry(
             late_server.activate()  # the third attempt finds the server up
         await anyio.lowlevel.checkpoint()
 
-    monkeypatch.setattr(_cli, "_sleep", sleep)
+    monkeypatch.setattr(get, "_sleep", sleep)
     url = late_server.url + "/hello"
     argv = ["get", url, "--max-retries", "5", "--base-delay", "0.5", "--backend", backend]
     assert main(argv) == 0
@@ -219,7 +218,7 @@ def test_get_gives_up_after_max_retries_with_one_line(
     async def sleep(delay: float) -> None:
         await anyio.lowlevel.checkpoint()
 
-    monkeypatch.setattr(_cli, "_sleep", sleep)
+    monkeypatch.setattr(get, "_sleep", sleep)
     url = refused_url.replace("http://", "http://bob:hunter2@")
     assert main(["get", url, "--max-retries", "1", "--backend", backend]) == 1
     out, err = capsys.readouterr()
@@ -307,7 +306,7 @@ def test_get_to_a_text_only_stdout_decodes_the_body(
 
 def test_body_writer_keeps_a_character_split_over_two_chunks() -> None:
     text_only = io.StringIO()
-    writer = _cli._BodyWriter(text_only)
+    writer = get._BodyWriter(text_only)
     for chunk in ("é€".encode()[:1], "é€".encode()[1:3], "é€".encode()[3:]):
         writer.write(chunk)
     writer.close()
@@ -449,7 +448,7 @@ def test_ports_1_to_65535_are_accepted(
         ran.append(backend)
         return 0
 
-    monkeypatch.setattr(_cli, "_run", run_nothing)  # the request itself is not made
+    monkeypatch.setattr(commands, "_run", run_nothing)  # the request itself is not made
     assert main(["get", url]) == 0
     assert ran == ["asyncio"]
     assert capsys.readouterr().err == ""
@@ -498,7 +497,7 @@ def test_interrupt_exits_130_with_one_line(
     def interrupted(*args: Any) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "_run", interrupted)
+    monkeypatch.setattr(commands, "_run", interrupted)
     assert main(["get", "http://127.0.0.1:1/"]) == 130
     assert capsys.readouterr().err == "error: interrupted\n"
 

@@ -16,10 +16,11 @@ from resilient_transport import (
     EventType,
     RequestContext,
     RetryingAsyncTransport,
-    _client,
+    _keywords,
     create_async_resilient_client,
     simple_async_request,
 )
+from resilient_transport._httpx_client import transports_of
 from resilient_transport.testing import FlakyTransport, RecordingSleep
 
 from .servers import free_port, http_server
@@ -81,9 +82,10 @@ async def test_every_transport_of_the_client_retries_including_mounts_and_proxie
     )
     proxied = AsyncResilientClient(proxy="http://127.0.0.1:9")
     for c in (client, proxied):
-        transports = [c._transport, *c._mounts.values()]
+        transports = transports_of(c)
         assert all(isinstance(t, RetryingAsyncTransport) or t is None for t in transports)
-    assert any(t is None for t in client._mounts.values())
+    assert None in transports_of(client)
+    assert len(transports_of(proxied)) == 2  # the proxy's transport is a mount
     async with client:
         response = await client.get(
             "http://special.test/", extensions={"retry": {"request_id": "s"}}
@@ -113,7 +115,7 @@ async def test_a_dead_proxy_is_retried_like_any_connect_failure() -> None:
 async def test_a_retrying_transport_passed_in_is_not_wrapped_twice() -> None:
     own = RetryingAsyncTransport(FlakyTransport(failures=0))
     async with AsyncResilientClient(transport=own) as client:
-        assert client._transport is own
+        assert transports_of(client) == [own]
         await client.get("http://service.test/")
 
 
@@ -445,7 +447,7 @@ async def test_only_the_retry_keywords_given_reach_the_transport(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Keywords not given leave the transport's own defaults, whatever they are.
-    monkeypatch.setattr(_client, "RetryingAsyncTransport", _Spy)
+    monkeypatch.setattr(_keywords, "RetryingAsyncTransport", _Spy)
     _Spy.given = []
     client = AsyncResilientClient(transport=FlakyTransport(failures=0), max_retries=5)
     await client.aclose()

@@ -16,10 +16,10 @@ import anyio
 import httpx
 import pytest
 
-from resilient_transport import EventType, RequestResult, _demo
-from resilient_transport._cli import main
-from resilient_transport._demo import DEFAULT_SCENARIO, format_table
-from resilient_transport._demo_server import LateServer
+from resilient_transport import EventType, RequestResult
+from resilient_transport._cli import demo, main
+from resilient_transport._cli.demo import DEFAULT_SCENARIO, format_table
+from resilient_transport._cli.demo_server import LateServer
 
 from ._cli_support import REFUSED, lines_of, run
 
@@ -90,7 +90,7 @@ def test_demo_command_shows_retries_and_a_table_and_exits_0_in_under_10_seconds(
 def test_demo_in_process_tells_the_same_story_on_each_backend(
     backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(_demo, "DEFAULT_SCENARIO", DEFAULT_SCENARIO.scaled(FAST))
+    monkeypatch.setattr(demo, "DEFAULT_SCENARIO", DEFAULT_SCENARIO.scaled(FAST))
     assert main(["demo", "--backend", backend]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -104,7 +104,7 @@ def test_demo_exits_1_with_one_line_when_its_server_cannot_listen(
     async def cannot_listen(**kwargs: Any) -> None:
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
-    monkeypatch.setattr(_demo, "DEFAULT_SCENARIO", DEFAULT_SCENARIO.scaled(FAST))
+    monkeypatch.setattr(demo, "DEFAULT_SCENARIO", DEFAULT_SCENARIO.scaled(FAST))
     monkeypatch.setattr(anyio, "create_tcp_listener", cannot_listen)
     assert main(["demo", "--backend", backend]) == 1
     out, err = capsys.readouterr()

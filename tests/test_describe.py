@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from resilient_transport import AsyncEvent, EventType, GiveUpReason, RequestContext
-from resilient_transport._describe import (
+from resilient_transport._cli.describe import (
     describe_error,
     describe_outcome,
     describe_reason,

@@ -264,10 +264,11 @@ def test_the_docs_have_python_examples_to_run() -> None:
     [
         ("docs/reference/api.md", "resilient_transport"),
         ("docs/reference/testing.md", "resilient_transport.testing"),
-        ("docs/reference/integrations.md", "resilient_transport.integrations.logging"),
+        ("docs/reference/integrations.md", "resilient_transport.integrations.logs"),
         ("docs/reference/integrations.md", "resilient_transport.integrations.opentelemetry"),
         ("docs/reference/integrations.md", "resilient_transport.integrations.prometheus"),
-        ("docs/reference/integrations.md", "resilient_transport.integrations.aiohttp"),
+        ("docs/reference/transports.md", "resilient_transport.transports.aiohttp"),
+        ("docs/reference/transports.md", "resilient_transport.transports.opentelemetry"),
     ],
 )
 def test_the_api_reference_shows_every_public_name(page: str, module: str) -> None:

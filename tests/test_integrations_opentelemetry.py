@@ -33,10 +33,10 @@ from resilient_transport.integrations.opentelemetry import (
     RETRY_DELAY,
     RETRY_DELAY_BUCKETS,
     OpenTelemetryMetrics,
-    TracingTransport,
     instrument,
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
+from resilient_transport.transports.opentelemetry import TracingTransport
 
 pytestmark = pytest.mark.anyio
 

@@ -28,7 +28,7 @@ import httpx
 from fastapi import FastAPI, HTTPException, Request
 
 from resilient_transport import AsyncResilientClient
-from resilient_transport.integrations.logging import instrument as log_events
+from resilient_transport.integrations.logs import instrument as log_events
 
 
 @dataclass(frozen=True)

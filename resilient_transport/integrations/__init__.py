@@ -1,28 +1,27 @@
-"""Integrations with the tools you already run; each is opt-in.
+"""Observability sinks for the events of the tools you already run; each is opt-in.
 
 Nothing here is imported by ``import resilient_transport``, and each module
 imports its optional dependency only when you use it, failing with an
 ``ImportError`` that names the extra to install.
 
-- :mod:`resilient_transport.integrations.logging`: structured stdlib
+- :mod:`resilient_transport.integrations.logs`: structured stdlib
   ``logging`` of every event (no extra needed).
 - :mod:`resilient_transport.integrations.opentelemetry`: OpenTelemetry
-  metrics for retries, give-ups and retry delays, and one HTTP client span
-  per attempt with ``http.request.resend_count``
+  metrics for retries, give-ups and retry delays
   (``pip install 'resilient-transport[opentelemetry]'``).
 - :mod:`resilient_transport.integrations.prometheus`: ``prometheus_client``
   counters for retries and outcomes, and a retry-delay histogram
   (``pip install 'resilient-transport[prometheus]'``).
-- :mod:`resilient_transport.integrations.aiohttp`: ``AiohttpTransport``, a
-  fast aiohttp-backed inner transport for high concurrency on asyncio
-  (``pip install 'resilient-transport[aiohttp]'``).
 
-The first three plug into an :class:`~resilient_transport.EventMonitor` or
-an :class:`~resilient_transport.AsyncResilientClient` in one line:
+Each plugs into an :class:`~resilient_transport.EventMonitor` or an
+:class:`~resilient_transport.AsyncResilientClient` in one line:
 
 ```python
-from resilient_transport.integrations.logging import instrument
+from resilient_transport.integrations.logs import instrument
 
 instrument(client)  # or instrument(monitor)
 ```
+
+Inner transports (aiohttp, a span per attempt) are in
+:mod:`resilient_transport.transports`.
 """

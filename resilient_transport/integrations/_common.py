@@ -1,4 +1,10 @@
-"""What the integrations share: optional imports, and events turned into attributes."""
+"""What the integrations and the transports share: optional imports, OpenTelemetry attributes.
+
+Package-internal: the sinks of :mod:`resilient_transport.integrations` and
+the transports of :mod:`resilient_transport.transports` import an optional
+dependency only through :func:`require`, and describe requests, events and
+errors with the same values (those of the OpenTelemetry HTTP conventions).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import httpx
 from resilient_transport._events import AsyncEvent, EventType
 
 __all__ = [
+    "OPENTELEMETRY_SCOPE",
     "EventTarget",
     "attach",
     "error_text",
@@ -31,6 +38,9 @@ KNOWN_METHODS = frozenset(
 )
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: The instrumentation scope of the library's meters and tracers.
+OPENTELEMETRY_SCOPE = "resilient_transport"
 
 
 class EventTarget(Protocol):
@@ -54,8 +64,13 @@ def attach(target: EventTarget, callback: Any) -> None:
     add(None, callback)
 
 
-def require(module: str, extra: str) -> ModuleType:
+def require(module: str, extra: str, needed_by: str) -> ModuleType:
     """Import an optional dependency, or fail with the install command that provides it.
+
+    Args:
+        module: The module to import (``"opentelemetry.trace"``).
+        extra: The extra of resilient-transport that installs it.
+        needed_by: The public module that needs it, named in the error.
 
     Raises:
         ImportError: ``module`` is not installed; the message names the extra.
@@ -64,7 +79,7 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
-            f"{module} is not installed; resilient_transport.integrations.{extra} needs it: "
+            f"{module} is not installed; {needed_by} needs it: "
             f"pip install 'resilient-transport[{extra}]'"
         ) from exc
 

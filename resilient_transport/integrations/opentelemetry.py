@@ -1,14 +1,9 @@
-"""OpenTelemetry: metrics for retries and give-ups, and a client span per attempt.
+"""OpenTelemetry metrics for retries, give-ups, outcomes and retry delays.
 
-Two pieces, each one line:
-
-- :class:`OpenTelemetryMetrics` is a monitor callback that records the
-  metrics below: ``instrument(client)`` or ``instrument(monitor)``.
-- :class:`TracingTransport` is an *inner* transport wrapper that makes one
-  HTTP client span per attempt, as the HTTP semantic conventions ask: a resent
-  attempt's span carries ``http.request.resend_count``. Put it under the
-  retry layer: ``RetryingAsyncTransport(TracingTransport(...))``, or
-  ``AsyncResilientClient(transport=TracingTransport(...))``.
+:class:`OpenTelemetryMetrics` is a monitor callback that records the metrics
+below, plugged in with one line: ``instrument(client)`` or
+``instrument(monitor)``. Spans, one per attempt, come from an inner
+transport instead: :class:`resilient_transport.transports.opentelemetry.TracingTransport`.
 
 The metrics (the names live in the library's own namespace, as the
 conventions ask of names they do not define; the attributes are the
@@ -37,29 +32,22 @@ bring the SDK and exporters you already use).
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from resilient_transport._context import RequestContext
 from resilient_transport._events import AsyncEvent, EventType
-from resilient_transport._redact import safe_url
 from resilient_transport._version import __version__
 from resilient_transport.integrations._common import (
+    OPENTELEMETRY_SCOPE,
     EventTarget,
     attach,
-    error_text,
     error_type,
     metric_method,
-    qualified_name,
     require,
     server_of,
 )
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "GIVE_UPS",
@@ -68,12 +56,10 @@ __all__ = [
     "RETRY_DELAY",
     "RETRY_DELAY_BUCKETS",
     "OpenTelemetryMetrics",
-    "TracingTransport",
     "instrument",
 ]
 
 _EXTRA = "opentelemetry"
-_SCOPE = "resilient_transport"
 
 #: Counter: retries scheduled.
 RETRIES = "resilient_transport.retries"
@@ -103,9 +89,6 @@ RETRY_DELAY_BUCKETS = (
     60.0,
 )
 
-# How url.full shows removed credentials, as the HTTP conventions ask.
-_REDACTED_USERINFO = "REDACTED:REDACTED"
-
 
 def _base_attributes(event: AsyncEvent) -> dict[str, Any]:
     host, port = server_of(event.url)
@@ -130,8 +113,8 @@ class OpenTelemetryMetrics:
     """
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
-        metrics = require("opentelemetry.metrics", _EXTRA)
-        meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
+        metrics = require("opentelemetry.metrics", _EXTRA, __name__)
+        meter = metrics.get_meter(OPENTELEMETRY_SCOPE, __version__, meter_provider=meter_provider)
         self.retries = meter.create_counter(
             RETRIES, unit="{retry}", description="Retries scheduled by resilient_transport."
         )
@@ -196,126 +179,3 @@ def instrument(
     callback = OpenTelemetryMetrics(meter_provider)
     attach(target, callback)
     return callback
-
-
-class TracingTransport(httpx.AsyncBaseTransport):
-    """An inner transport wrapper: one OpenTelemetry HTTP client span per attempt.
-
-    Place it *under* the retry layer, so that it sees every attempt:
-
-    ```python
-    RetryingAsyncTransport(TracingTransport(httpx.AsyncHTTPTransport()))
-    ```
-
-    Each span follows the HTTP client span conventions: named after the
-    method, kind ``CLIENT``, with ``http.request.method``, ``server.address``,
-    ``server.port``, ``url.full`` (redacted as every URL the library shows,
-    see :func:`resilient_transport.redact_url`, with credentials as
-    ``REDACTED:REDACTED`` as the conventions ask), ``http.response.status_code``
-    or ``error.type``, status ``ERROR`` for a failed attempt or a status of
-    400 and above, and
-    ``http.request.resend_count`` on every attempt after the first. The
-    span ends when the response headers have arrived.
-
-    Args:
-        transport: The transport that sends; ``None`` means ``httpx.AsyncHTTPTransport()``.
-        tracer_provider: Default: the global tracer provider.
-        propagate: Inject the trace context (``traceparent``...) into each
-            attempt's headers, so the server's span joins this trace.
-
-    Raises:
-        ImportError: ``opentelemetry-api`` is not installed.
-        TypeError: ``transport`` is not an ``httpx.AsyncBaseTransport``.
-    """
-
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | None = None,
-        *,
-        tracer_provider: TracerProvider | None = None,
-        propagate: bool = True,
-    ) -> None:
-        trace = require("opentelemetry.trace", _EXTRA)
-        self._inject = require("opentelemetry.propagate", _EXTRA).inject if propagate else None
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
-            raise TypeError(
-                f"transport must be an httpx.AsyncBaseTransport or None, got {transport!r}"
-            )
-        self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
-        self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
-        self._client_kind = trace.SpanKind.CLIENT
-        self._error = trace.Status(trace.StatusCode.ERROR)
-        self._status = trace.Status
-
-    @property
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """The wrapped transport."""
-        return self._transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send one attempt inside its own client span."""
-        url = request.url
-        method = metric_method(request.method)
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "server.address": url.host,
-            "server.port": server_of(str(url))[1] if url.port is None else url.port,
-            "url.full": safe_url(url, _REDACTED_USERINFO),
-        }
-        if method == "_OTHER":
-            attributes["http.request.method_original"] = request.method
-        ctx = request.extensions.get("retry")
-        if isinstance(ctx, RequestContext) and ctx.current_attempt:
-            attributes["http.request.resend_count"] = ctx.current_attempt
-        name = "HTTP" if method == "_OTHER" else method
-        with self._tracer.start_as_current_span(
-            name,
-            kind=self._client_kind,
-            attributes=attributes,
-            # Done below instead: OpenTelemetry's own recording puts the
-            # error's text in the span, and some errors quote a header value.
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            if self._inject is not None:
-                self._inject(request.headers)
-            try:
-                response = await self._transport.handle_async_request(request)
-            except BaseException as exc:
-                span.set_attribute("error.type", qualified_name(type(exc)))
-                if isinstance(exc, Exception):  # not a cancellation: as OpenTelemetry does
-                    text = error_text(exc)
-                    error_name = type(exc).__name__
-                    description = f"{error_name}: {text}" if text else error_name
-                    span.set_status(self._status(self._error.status_code, description))
-                    if text:
-                        span.record_exception(exc)
-                raise
-            status = response.status_code
-            span.set_attribute("http.response.status_code", status)
-            version = response.extensions.get("http_version")
-            if isinstance(version, bytes) and version.startswith(b"HTTP/"):
-                span.set_attribute("network.protocol.version", version[5:].decode("ascii"))
-            if status >= 400:
-                span.set_attribute("error.type", str(status))
-                span.set_status(self._error)
-            return response
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> TracingTransport:
-        await self._transport.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self._transport.__aexit__(exc_type, exc_value, traceback)
-
-    def __repr__(self) -> str:
-        return f"TracingTransport({self._transport!r})"

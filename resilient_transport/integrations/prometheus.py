@@ -229,7 +229,7 @@ class PrometheusMetrics:
         server_label: bool = True,
         buckets: Sequence[float] = RETRY_DELAY_BUCKETS,
     ) -> None:
-        prometheus = require("prometheus_client", _EXTRA)
+        prometheus = require("prometheus_client", _EXTRA, __name__)
         if registry is None:
             registry = prometheus.REGISTRY
         collectors = _collectors_for(

@@ -43,8 +43,8 @@ from resilient_transport import (
     redacted_query_keys,
     set_redacted_query_keys,
 )
-from resilient_transport.integrations.logging import instrument as log_events
-from resilient_transport.integrations.opentelemetry import OpenTelemetryMetrics, TracingTransport
+from resilient_transport.integrations.logs import instrument as log_events
+from resilient_transport.integrations.opentelemetry import OpenTelemetryMetrics
 from resilient_transport.integrations.prometheus import PrometheusMetrics
 from resilient_transport.testing import (
     CountingTransport,
@@ -52,6 +52,7 @@ from resilient_transport.testing import (
     RecordingSleep,
     ScriptedTransport,
 )
+from resilient_transport.transports.opentelemetry import TracingTransport
 
 from ._rawserver import port_of, serving
 from ._support import GateSleep

@@ -16,7 +16,7 @@ from resilient_transport import (
     EventType,
     RetryingAsyncTransport,
 )
-from resilient_transport.integrations.logging import (
+from resilient_transport.integrations.logs import (
     DEFAULT_LOGGER,
     EventLogger,
     event_fields,

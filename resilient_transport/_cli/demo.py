@@ -12,12 +12,16 @@ from typing import Any, TextIO
 import anyio
 import httpx
 
-from ._client import AsyncResilientClient
-from ._context import RequestContext
-from ._demo_server import LateServer
-from ._describe import describe_error, describe_outcome, describe_reason, describe_retry
-from ._events import AsyncEvent, EventType
-from ._results import RequestResult
+from resilient_transport import (
+    AsyncEvent,
+    AsyncResilientClient,
+    EventType,
+    RequestContext,
+    RequestResult,
+)
+
+from .demo_server import LateServer
+from .describe import describe_error, describe_outcome, describe_reason, describe_retry
 
 __all__ = ["DEFAULT_SCENARIO", "DemoRequest", "Scenario", "run_demo"]
 

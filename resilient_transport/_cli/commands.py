@@ -1,48 +1,31 @@
-"""The command line: ``demo`` (watch retries happen) and ``get URL`` (a one-off request)."""
+"""The arguments of the command line, and its entry point: ``main``."""
 
 from __future__ import annotations
 
 import argparse
-import codecs
 import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO
 
 import anyio
 import httpx
 
-from ._client import AsyncResilientClient
-from ._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES
-from ._describe import describe_retry, failure_message, status_failure_message
-from ._events import AsyncEvent, EventType
-from ._redact import redact_url
-from ._version import __version__
+from resilient_transport._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES
+from resilient_transport._redact import redact_url
+from resilient_transport._version import __version__
+
+from .get import DEFAULT_TIMEOUT, EXIT_HTTP_ERROR, run_get
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-#: No response: the request failed after its retries, or reading the body did.
-EXIT_FAILED = 1
-#: Bad arguments (argparse's own code).
+#: Bad arguments (argparse's own code). The other statuses are the commands'.
 EXIT_USAGE = 2
-#: ``get --fail`` and a status >= 400: curl's code for ``--fail``.
-EXIT_HTTP_ERROR = 22
 #: Interrupted by Ctrl-C: 128 + SIGINT, as shells report it.
 EXIT_INTERRUPTED = 130
 
-#: Seconds each attempt of ``get`` may take, per phase, by default.
-DEFAULT_TIMEOUT = 10.0
-
 # The highest TCP port; 0 is no port to connect to either.
 _MAX_PORT = 65_535
-
-# The request id of `get`'s one request, to find its result in the monitor.
-_REQUEST_ID = "get"
-
-# How `get` sleeps between attempts; tests replace it to run without waiting.
-_sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
 
 _GET_EPILOG = """\
 Retries are shown on stderr as they happen, one line each, then the status
@@ -70,96 +53,6 @@ outcome as it happens, then a table per request. No internet needed. Takes
 about 2 seconds; exits 0 when the demo ran, though one request gives up by
 design (1 if its server could not start).
 """
-
-
-# -- get ------------------------------------------------------------------------
-
-
-class _BodyWriter:
-    """Writes the body's bytes to a text stream's binary buffer, or decodes them."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._buffer = getattr(out, "buffer", None)
-        # For a text-only stream: decoding must not split a character
-        # spread over two chunks.
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-    def write(self, chunk: bytes) -> None:
-        if self._buffer is not None:
-            self._buffer.write(chunk)
-        else:
-            self._out.write(self._decoder.decode(chunk))
-
-    def close(self) -> None:
-        if self._buffer is None:
-            self._out.write(self._decoder.decode(b"", final=True))
-        self._out.flush()
-
-
-def _detach_stdout(out: TextIO) -> None:
-    """Point ``out``'s descriptor at devnull, so the exit-time flush stays quiet.
-
-    The reader went away (``get URL | head``); without this, Python reports
-    the failed final flush of stdout on exit.
-    """
-    try:
-        fd = out.fileno()
-    except (AttributeError, OSError, ValueError):  # not a real file
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
-
-
-async def _get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    url: httpx.URL = args.url
-
-    def on_retry(event: AsyncEvent) -> None:
-        print(describe_retry(event), file=err, flush=True)
-
-    client = AsyncResilientClient(
-        max_retries=args.max_retries,
-        base_delay=args.base_delay,
-        max_delay=max(DEFAULT_MAX_DELAY, args.base_delay),
-        sleep=_sleep,
-        timeout=args.timeout,
-        max_results=1,
-    )
-    writer = _BodyWriter(out)
-    answered = False
-    async with client:
-        client.add_event_callback(EventType.RETRY, on_retry)
-        try:
-            async with client.stream(
-                "GET", url, extensions={"retry": {"request_id": _REQUEST_ID}}
-            ) as response:
-                answered = True
-                await client.wait_for_all_requests()  # every retry line before the status
-                print(
-                    f"{response.http_version} {response.status_code} {response.reason_phrase}",
-                    file=err,
-                    flush=True,
-                )
-                async for chunk in response.aiter_bytes():
-                    writer.write(chunk)
-                writer.close()
-        except httpx.HTTPError as exc:
-            await client.wait_for_all_requests()
-            result = client.get_result(_REQUEST_ID)
-            attempts = result.attempts if result is not None else None
-            print(failure_message(exc, url, attempts, answered=answered), file=err, flush=True)
-            return EXIT_FAILED
-        except BrokenPipeError:
-            _detach_stdout(out)
-            return EXIT_FAILED
-    if args.fail and response.status_code >= 400:
-        message = status_failure_message(url, response.status_code, response.reason_phrase)
-        print(message, file=err, flush=True)
-        return EXIT_HTTP_ERROR
-    return EXIT_OK
 
 
 # -- arguments ------------------------------------------------------------------
@@ -324,10 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     try:
         if args.command == "demo":
-            from ._demo import run_demo
+            from .demo import run_demo  # the demo's server: only for the demo
 
             return _run(lambda: run_demo(out=out, err=err), args.backend)
-        return _run(lambda: _get(args, out, err), args.backend)
+        return _run(lambda: run_get(args, out, err), args.backend)
     except KeyboardInterrupt:
         print("error: interrupted", file=err, flush=True)
         return EXIT_INTERRUPTED

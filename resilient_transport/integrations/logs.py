@@ -3,7 +3,7 @@
 One line plugs it into a monitor or a resilient client:
 
 ```python
-from resilient_transport.integrations.logging import instrument
+from resilient_transport.integrations.logs import instrument
 
 instrument(client)  # every event becomes a log record
 ```

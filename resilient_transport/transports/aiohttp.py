@@ -10,7 +10,7 @@ the retry layer on top:
 ```python
 import httpx
 from resilient_transport import RetryingAsyncTransport
-from resilient_transport.integrations.aiohttp import AiohttpTransport
+from resilient_transport.transports.aiohttp import AiohttpTransport
 
 transport = RetryingAsyncTransport(AiohttpTransport(), max_retries=2)
 async with httpx.AsyncClient(transport=transport) as client:
@@ -44,15 +44,17 @@ import httpx
 
 from resilient_transport.integrations._common import require
 
+from ._aiohttp_compat import ResponseStream, httpx_error, iterate
+
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
     import yarl
 else:
-    aiohttp = require("aiohttp", "aiohttp")
-    yarl = require("yarl", "aiohttp")  # installed with aiohttp
+    aiohttp = require("aiohttp", "aiohttp", __name__)
+    yarl = require("yarl", "aiohttp", __name__)  # installed with aiohttp
     if not hasattr(aiohttp, "ConnectionTimeoutError"):  # pragma: no cover
         raise ImportError(
-            f"resilient_transport.integrations.aiohttp needs aiohttp>=3.10, found "
+            f"{__name__} needs aiohttp>=3.10, found "
             f"{aiohttp.__version__}: pip install 'resilient-transport[aiohttp]'"
         )
 
@@ -76,111 +78,6 @@ _MAX_FIELD_SIZE = 16_384
 _TIMEOUT_CACHE_SIZE = 64
 # Parsed URLs remembered: a client calls the same few URLs again and again.
 _URL_CACHE_SIZE = 256
-
-
-def _error_type(exc: Exception) -> type[httpx.TransportError]:
-    """The httpx exception type that stands for aiohttp's ``exc``.
-
-    The order matters: aiohttp's hierarchy nests a connect failure inside
-    ``ClientConnectionError`` and a connect timeout inside the read timeout's
-    base class, so the most specific classes come first.
-    """
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # Refused, unreachable, DNS, TLS handshake and certificate failures,
-        # and a proxy that cannot be reached: nothing was sent.
-        return httpx.ConnectError
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return httpx.ReadTimeout
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        # httpcore says the same: "Server disconnected without sending a response."
-        return httpx.RemoteProtocolError
-    if isinstance(exc, aiohttp.ClientConnectionResetError):
-        return httpx.WriteError
-    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
-        return httpx.ReadError
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        # A body cut short or badly framed.
-        return httpx.RemoteProtocolError
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # aiohttp reports a malformed status line or header block this way.
-        return httpx.RemoteProtocolError
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return httpx.UnsupportedProtocol
-    if isinstance(exc, asyncio.TimeoutError):
-        return httpx.TimeoutException
-    if isinstance(exc, OSError):
-        return httpx.ReadError
-    return httpx.TransportError
-
-
-def _httpx_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
-    """Return the httpx exception to raise ``from exc``."""
-    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
-        # A pinned certificate did not match: a certificate failure, which
-        # the retry policy recognises by the ssl error in the cause chain.
-        mismatch = ssl.SSLCertVerificationError(str(exc))
-        mismatch.__cause__ = exc
-        error: httpx.TransportError = httpx.ConnectError(str(exc), request=request)
-        error.__cause__ = mismatch
-        return error
-    return _error_type(exc)(str(exc) or repr(exc), request=request)
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of an aiohttp response, streamed as httpx expects."""
-
-    __slots__ = ("_request", "_response")
-
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return _Chunks(self._response.content, self._request)
-
-    async def aclose(self) -> None:
-        # Returns the connection to the pool if the body was read to its end;
-        # closes it otherwise.
-        self._response.release()
-
-
-class _Chunks:
-    """Iterates a response body: an iterator object, not an async generator,
-    which the event loop would have to track and finalise for every response."""
-
-    __slots__ = ("_content", "_done", "_request")
-
-    def __init__(self, content: aiohttp.StreamReader, request: httpx.Request) -> None:
-        self._content = content
-        self._request = request
-        self._done = False
-
-    def __aiter__(self) -> _Chunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._done:
-            raise StopAsyncIteration
-        content = self._content
-        try:
-            if content.is_eof():
-                # The rest of the body has arrived (all of a small one does,
-                # with the headers): hand it over in one piece, without waiting.
-                self._done = True
-                chunk = content.read_nowait()
-            else:
-                chunk = await content.readany()
-        except Exception as exc:
-            self._done = True
-            raise _httpx_error(exc, self._request) from exc
-        if not chunk:
-            self._done = True
-            raise StopAsyncIteration
-        return chunk
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -322,7 +219,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             # A streamed body: aiohttp frames it itself (chunked, or by the
             # Content-Length the caller gave), so httpx's framing header goes.
-            data = _iterate(request.stream)  # type: ignore[arg-type]
+            data = iterate(request.stream)  # type: ignore[arg-type]
             if b"transfer-encoding" in names:
                 headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
         skip = _AUTO_HEADERS.difference(names)
@@ -352,13 +249,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             )
         except Exception as exc:
-            raise _httpx_error(exc, request) from exc
+            raise httpx_error(exc, request) from exc
 
         version = response.version
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=_ResponseStream(response, request),
+            stream=ResponseStream(response, request),
             extensions={
                 "http_version": b"HTTP/1.1"
                 if version is None or version == (1, 1)
@@ -380,8 +277,3 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __repr__(self) -> str:
         owner = "own session" if self._owns_session else f"session={self._session!r}"
         return f"{type(self).__name__}({owner})"
-
-
-async def _iterate(stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield chunk

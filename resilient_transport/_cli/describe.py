@@ -11,8 +11,8 @@ import ssl
 
 import httpx
 
-from ._events import AsyncEvent, EventType, safe_url
-from ._policy import GiveUpReason
+from resilient_transport import AsyncEvent, EventType, GiveUpReason
+from resilient_transport._redact import safe_url
 
 __all__ = [
     "describe_error",
