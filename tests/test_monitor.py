@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -17,7 +18,7 @@ from resilient_transport import (
     RequestContext,
     RequestResult,
     RetryingAsyncTransport,
-    _monitor,
+    _drain,
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep
 
@@ -429,7 +430,7 @@ async def test_waiters_are_woken_whenever_the_stream_runs_dry() -> None:
     monitor = EventMonitor(receive)
     async with monitor:
         waiter = anyio.Event()
-        monitor._waiters.append((10**9, waiter))
+        monitor._drain._waiters.append((10**9, waiter))
         send.send_nowait(event(EventType.SUCCESS, "a"))
         with anyio.fail_after(5):
             await waiter.wait()
@@ -440,7 +441,7 @@ async def test_waiters_are_woken_whenever_the_stream_runs_dry() -> None:
 async def test_a_waiter_cuts_the_gathering_pause_short(monkeypatch: pytest.MonkeyPatch) -> None:
     # The pause that lets events gather is made an hour long: nobody waiting,
     # events queue up during it; a waiter makes the loop take them at once.
-    monkeypatch.setattr(_monitor, "_GATHER", 3600.0)
+    monkeypatch.setattr(_drain, "_GATHER", 3600.0)
     send, receive = stream(1000)
     monitor = EventMonitor(receive)
     done: list[int] = []
@@ -548,3 +549,42 @@ async def test_a_processing_task_cancelled_in_a_callback_leaves_the_rest_queued(
         assert monitor.get_result("a") is not None
         assert monitor.get_result("b") is None
         assert set(await monitor.wait_for_all_requests()) == {"a", "b"}
+
+
+async def test_a_waiter_arriving_at_the_loops_batch_yield_still_waits_for_every_event() -> None:
+    # The loop yields to other tasks every 128 events taken back to back; a
+    # waiter that runs at that moment must not find an event taken but not
+    # yet counted (it returned with 128 of 129 processed).
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](200)
+    monitor = EventMonitor(receive)
+    async with monitor:
+        for _ in range(1000):  # until the loop waits on the empty stream
+            if receive.statistics().tasks_waiting_receive:
+                break
+            await anyio.lowlevel.checkpoint()
+        for index in range(129):
+            context = RequestContext(request_id=f"r{index}")
+            send.send_nowait(AsyncEvent(EventType.SUCCESS, context, 0.0))
+        for _ in range(10_000):
+            if monitor.events_processed >= 128:
+                break
+            await anyio.lowlevel.checkpoint()
+        results = await monitor.wait_for_all_requests()
+        assert (monitor.events_processed, len(results)) == (129, 129)
+    send.close()
+
+
+async def test_close_without_loop_processes_what_is_queued_then_closes_the_stream() -> None:
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](10)
+    monitor = EventMonitor(receive)
+    seen: list[str] = []
+    monitor.add_event_callback(None, lambda event: seen.append(event.request_id))
+    send.send_nowait(AsyncEvent(EventType.SUCCESS, RequestContext(request_id="queued"), 0.0))
+    await monitor.close_without_loop()
+    assert seen == ["queued"]
+    assert monitor.get_result("queued") is not None
+    with pytest.raises(anyio.BrokenResourceError):
+        send.send_nowait(AsyncEvent(EventType.SUCCESS, RequestContext(), 0.0))
+    with pytest.raises(RuntimeError, match="already been started"):
+        await monitor.__aenter__()
+    send.close()
