@@ -2,17 +2,12 @@
 
 from ._backoff import backoff_delay
 from ._budget import RetryBudget
-from ._client import AsyncResilientClient, create_async_resilient_client, simple_async_request
+from ._classify import IDEMPOTENT_METHODS, DeadlineExceeded, FailureKind, classify_error
+from ._client import AsyncResilientClient, create_async_resilient_client
 from ._context import RequestContext
+from ._decision import GiveUpReason
 from ._events import AsyncEvent, EventType
-from ._monitor import EventMonitor
-from ._policy import (
-    IDEMPOTENT_METHODS,
-    DeadlineExceeded,
-    FailureKind,
-    GiveUpReason,
-    classify_error,
-)
+from ._monitor import EventCallback, EventMonitor
 from ._redact import (
     DEFAULT_REDACTED_QUERY_KEYS,
     redact_url,
@@ -20,6 +15,7 @@ from ._redact import (
     set_redacted_query_keys,
 )
 from ._results import RequestResult
+from ._simple_request import simple_async_request
 from ._transport import RetryingAsyncTransport
 from ._version import __version__
 
@@ -28,6 +24,7 @@ __all__ = [
     "AsyncResilientClient",
     "DEFAULT_REDACTED_QUERY_KEYS",
     "DeadlineExceeded",
+    "EventCallback",
     "EventMonitor",
     "EventType",
     "FailureKind",

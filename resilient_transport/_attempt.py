@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from types import AsyncGeneratorType
 
+import anyio
 import httpx
 
-__all__ = ["TrackedStream", "clamp_timeouts", "drain"]
+from ._classify import DeadlineExceeded
+from ._redact import redact_url
+
+__all__ = ["TrackedStream", "check_port", "clamp_timeouts", "drain", "send_within"]
 
 # A retried response whose Content-Length is at most this many bytes is read
 # before it is closed, so that its keep-alive connection goes back to the pool
@@ -35,6 +39,22 @@ class TrackedStream(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
+def check_port(request: httpx.Request) -> None:
+    """Refuse, before any attempt, a port outside 1-65535.
+
+    Trio would connect to the port modulo 65536; asyncio fails deep in the
+    socket layer.
+
+    Raises:
+        httpx.InvalidURL: The port is out of range (the URL shown redacted).
+    """
+    port = request.url.port
+    if port is not None and not 0 < port < 65536:
+        raise httpx.InvalidURL(
+            f"Invalid port: {port!r} (must be 1 to 65535) in {redact_url(request.url)}"
+        )
+
+
 def clamp_timeouts(request: httpx.Request, remaining: float) -> None:
     """Make no phase of the next attempt outlast the request's deadline."""
     remaining = max(remaining, 0.0)
@@ -46,6 +66,28 @@ def clamp_timeouts(request: httpx.Request, remaining: float) -> None:
         value = timeouts.get(phase)
         clamped[phase] = remaining if value is None else min(float(value), remaining)
     request.extensions = {**request.extensions, "timeout": clamped}
+
+
+async def send_within(
+    transport: httpx.AsyncBaseTransport,
+    request: httpx.Request,
+    remaining: float,
+    deadline: float,
+) -> httpx.Response:
+    """One attempt through ``transport``, bounded as a whole by the ``remaining`` seconds.
+
+    Per-phase timeouts are clamped too, but they bound each read, not a
+    response head that trickles in a byte at a time: the cancel scope bounds
+    the whole attempt, until its response head, and ends it with
+    `DeadlineExceeded` (an ``httpx.TimeoutException``).
+    """
+    clamp_timeouts(request, remaining)
+    with anyio.move_on_after(max(remaining, 0.0)):
+        return await transport.handle_async_request(request)
+    raise DeadlineExceeded(
+        f"the request's deadline of {deadline:g} s passed before a response arrived",
+        request=request,
+    )
 
 
 async def drain(response: httpx.Response) -> None:

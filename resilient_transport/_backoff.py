@@ -6,13 +6,7 @@ import math
 import random
 from collections.abc import Callable
 
-__all__ = ["backoff_delay", "retry_after_delay"]
-
-# Share of a server-given Retry-After delay that may be added as jitter, and the
-# most it may add: enough to spread a herd that was told the same second, never
-# enough to change what the server asked for.
-_RETRY_AFTER_JITTER_RATIO = 0.1
-_RETRY_AFTER_JITTER_MAX = 1.0
+__all__ = ["backoff_delay"]
 
 
 def backoff_delay(
@@ -63,14 +57,3 @@ def backoff_delay(
         return ceiling
     draw = min(max(random(), 0.0), 1.0)
     return max(0.0, min(ceiling, ceiling * (1.0 - jitter * draw)))
-
-
-def retry_after_delay(seconds: float, random: Callable[[], float] = random.random) -> float:
-    """Return the delay to honour a server's ``Retry-After`` of ``seconds``.
-
-    A little jitter is added on top (at most 10 %, at most one second), never
-    taken away: a client must not come back earlier than it was told.
-    """
-    spread = min(seconds * _RETRY_AFTER_JITTER_RATIO, _RETRY_AFTER_JITTER_MAX)
-    draw = min(max(random(), 0.0), 1.0)
-    return seconds + spread * draw

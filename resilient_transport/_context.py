@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
 from ._backoff import backoff_delay
 from ._ids import new_request_id
-from ._slots import NEW, slot_setters
+from ._records import trusted
+from ._validate import as_statuses, check_bool, check_deadline, check_int, check_seconds
 
 __all__ = [
     "DEFAULT_BASE_DELAY",
     "DEFAULT_MAX_DELAY",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_AFTER",
+    "INIT_NAMES",
+    "INIT_SET",
+    "NAMEABLE",
+    "RECORD",
     "SETTINGS",
     "RequestContext",
-    "defaults_context",
+    "construct",
+    "differing",
+    "named_of",
     "no_metadata",
 ]
 
@@ -54,9 +59,9 @@ SETTINGS = frozenset(
         "max_retry_after",
     }
 )
-# What a context remembers having been named: the settings, and current_attempt
-# (only to refuse it per request).
-_NAMEABLE = SETTINGS | {"current_attempt"}
+#: What a context remembers having been given: the settings, and
+#: current_attempt (only to refuse it per request).
+NAMEABLE = SETTINGS | {"current_attempt"}
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -64,44 +69,6 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 def no_metadata() -> Mapping[str, Any]:
     """The empty, read-only metadata of a context that was given none."""
     return _EMPTY
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-
-
-def _as_statuses(value: object) -> frozenset[int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"retry_statuses must be a collection of ints, got {value!r}")
-    try:
-        statuses = frozenset(value)
-    except TypeError:  # an unhashable element: name the field, as for any other
-        raise TypeError(f"retry_statuses must hold ints, got {value!r}") from None
-    for status in statuses:
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise TypeError(f"retry_statuses must hold ints, got {status!r} in {value!r}")
-        if not 400 <= status <= 599:
-            # A 1xx, 2xx or 3xx is not a failure: "retrying" it would resend a
-            # request the server has served.
-            raise ValueError(
-                f"retry_statuses must hold error statuses (400-599), got {status!r} in {value!r}"
-            )
-    return statuses
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,6 +111,10 @@ class RequestContext:
             requests only.
         max_retry_after: Largest ``Retry-After`` (seconds) that is honoured; a
             longer one ends retrying and the response is returned as is.
+        named_fields: The settings (and ``current_attempt``) this context was
+            given, the ones it overrides when sent with a request; read-only,
+            not part of its value (two equal contexts may name different
+            fields).
 
     Raises:
         TypeError: A field has the wrong type.
@@ -164,14 +135,13 @@ class RequestContext:
     retry_idempotent_errors: bool = False
     retry_statuses: AbstractSet[int] = frozenset()
     max_retry_after: float = 60.0
-    # The fields the context was given (set before __post_init__ runs, see
-    # _init below); not part of its value.
-    _named: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
+    # Set before __post_init__ runs (see _init below); not part of the value.
+    named_fields: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int("max_retries", self.max_retries, 0)
-        _check_int("current_attempt", self.current_attempt, 0)
-        _check_seconds("base_delay", self.base_delay)
+        check_int("max_retries", self.max_retries, 0)
+        check_int("current_attempt", self.current_attempt, 0)
+        check_seconds("base_delay", self.base_delay)
         if not isinstance(self.request_id, str):
             raise TypeError(f"request_id must be a str, got {self.request_id!r}")
         if not self.request_id:
@@ -184,19 +154,19 @@ class RequestContext:
                     raise TypeError(f"metadata keys must be str, got {key!r} in {self.metadata!r}")
             # Copy, so that the caller changing their dict cannot change us.
             object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-        _check_seconds("max_delay", self.max_delay)
+        check_seconds("max_delay", self.max_delay)
         if isinstance(self.jitter, bool) or not isinstance(self.jitter, (int, float)):
             raise TypeError(f"jitter must be a number, got {self.jitter!r}")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
         if self.deadline is not None:
-            _check_deadline(self.deadline)
-        _check_bool("retry_connect_timeouts", self.retry_connect_timeouts)
-        _check_bool("retry_idempotent_errors", self.retry_idempotent_errors)
+            check_deadline(self.deadline)
+        check_bool("retry_connect_timeouts", self.retry_connect_timeouts)
+        check_bool("retry_idempotent_errors", self.retry_idempotent_errors)
         if type(self.retry_statuses) is not frozenset or self.retry_statuses:
-            object.__setattr__(self, "retry_statuses", _as_statuses(self.retry_statuses))
-        _check_seconds("max_retry_after", self.max_retry_after)
-        named = _named_of(self)
+            object.__setattr__(self, "retry_statuses", as_statuses(self.retry_statuses))
+        check_seconds("max_retry_after", self.max_retry_after)
+        named = named_of(self)
         if self.max_delay < self.base_delay:
             if "max_delay" not in named:  # a cap nobody set follows the base delay
                 object.__setattr__(self, "max_delay", self.base_delay)
@@ -221,12 +191,8 @@ class RequestContext:
             return dataclasses.replace(self, current_attempt=self.current_attempt + 1)
         # Every retry makes one: copy the fields as they are (they were
         # validated, and one more attempt stays valid) instead of
-        # re-validating them all, which costs five times as much.
-        new = NEW(RequestContext)
-        for name, set_field in _SETTERS.items():
-            set_field(new, getattr(self, name))
-        _SETTERS["current_attempt"](new, self.current_attempt + 1)
-        return new
+        # re-validating them all.
+        return RECORD.replace(self, current_attempt=self.current_attempt + 1)
 
     @property
     def has_retries_left(self) -> bool:
@@ -261,120 +227,35 @@ class RequestContext:
         """
         if type(self) is not RequestContext:
             return dataclasses.replace(self, **changes)
-        values = {name: getattr(self, name) for name in _INIT_NAMES}
+        values = {name: getattr(self, name) for name in INIT_NAMES}
         values.update(changes)
-        return _construct(_named_of(self) | (_NAMEABLE & changes.keys()), values)
-
-    def _fresh_id_copier(self) -> Callable[[], RequestContext]:
-        """Return a function that makes copies of this context, each under a new id.
-
-        The transport keeps one for its defaults, to stamp them on each
-        request: it skips re-validation (only the id changes, and a UUID is
-        valid) and reads every field once, not once per request, which makes
-        a copy three times cheaper than a loop over the fields.
-        """
-        values = tuple(
-            (_SETTERS[name], getattr(self, name)) for name in _FIELD_NAMES if name != "request_id"
-        )
-        set_request_id = _SETTERS["request_id"]
-        new = NEW
-
-        def copy() -> RequestContext:
-            context = new(RequestContext)
-            for set_field, value in values:
-                set_field(context, value)
-            set_request_id(context, new_request_id())
-            return context
-
-        return copy
-
-    def _merged(self, overrides: Mapping[str, Any]) -> RequestContext:
-        """Return these defaults with a request's ``extensions={"retry": {...}}`` applied.
-
-        The settings the dict names override; a missing ``request_id`` is a
-        fresh one.
-
-        Raises:
-            TypeError: ``overrides`` names a field that does not exist, or a
-                value has the wrong type.
-            ValueError: A value is wrong, or ``current_attempt`` is named.
-        """
-        for key in overrides:
-            if key not in _INIT_SET:
-                raise TypeError(_unknown_field_message(key, overrides))
-        if "current_attempt" in overrides:
-            raise ValueError(_CURRENT_ATTEMPT_MESSAGE.format(overrides["current_attempt"]))
-        values = {name: getattr(self, name) for name in _INIT_NAMES}
-        values["current_attempt"] = 0
-        values["request_id"] = new_request_id()
-        values.update(overrides)
-        # Validated as if the dict's keys were all that was given: settings it
-        # names together must agree; with the transport's, they need not.
-        context = _construct(_NAMEABLE & overrides.keys(), values)
-        union = self._named_for_merge(overrides.keys())
-        if "max_delay" in union and "max_delay" not in overrides:
-            _SETTERS["max_delay"](context, self.max_delay)  # a cap that was set holds
-        _set_named(context, union)
-        return context
-
-    def _applied(self, request_context: RequestContext) -> RequestContext:
-        """Return these defaults with a request's own context applied (see the class docs).
-
-        Raises:
-            ValueError: ``request_context`` names ``current_attempt``.
-        """
-        named = _named_of(request_context)
-        if "current_attempt" in named:
-            raise ValueError(_CURRENT_ATTEMPT_MESSAGE.format(request_context.current_attempt))
-        if type(request_context) is not RequestContext:  # a subclass keeps its class
-            changes: dict[str, Any] = {
-                name: getattr(self, name) for name in SETTINGS if name not in named
-            }
-            return dataclasses.replace(request_context, current_attempt=0, **changes)
-        new = NEW(RequestContext)
-        for name, set_field in _SETTERS.items():
-            source = request_context if name in named or name in _OWN else self
-            set_field(new, getattr(source, name))
-        _SETTERS["current_attempt"](new, 0)
-        union = self._named_for_merge(named)
-        _SETTERS["_named"](new, union)
-        if new.max_delay < new.base_delay and "max_delay" not in union:
-            # The merge put a larger base delay under a cap nobody set.
-            _SETTERS["max_delay"](new, new.base_delay)
-        return new
-
-    def _named_for_merge(self, keys: AbstractSet[str]) -> frozenset[str]:
-        return _named_of(self) | (SETTINGS & keys)
+        return construct(named_of(self) | (NAMEABLE & changes.keys()), values)
 
 
-# A request's own fields, whether it named them or not.
-_OWN = frozenset({"request_id", "metadata"})
-_CURRENT_ATTEMPT_MESSAGE = (
-    "current_attempt is counted by the transport from 0 and cannot be set per request, got {!r}"
-)
-
-_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext))
-_SETTERS = dict(zip(_FIELD_NAMES, slot_setters(RequestContext), strict=True))
-_INIT_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext) if field.init)
-_INIT_SET = frozenset(_INIT_NAMES)
+RECORD = trusted(RequestContext)
+INIT_NAMES = tuple(field.name for field in dataclasses.fields(RequestContext) if field.init)
+INIT_SET = frozenset(INIT_NAMES)
 _CLASS_DEFAULTS = {
     field.name: field.default
     for field in dataclasses.fields(RequestContext)
     if field.name in SETTINGS
 }
 _dataclass_init = RequestContext.__init__
-_set_named = _SETTERS["_named"]
+# The one slot set before __init__ runs (see _init): its descriptor's __set__.
+_set_named: Callable[[RequestContext, frozenset[str]], None] = vars(RequestContext)[
+    "named_fields"
+].__set__
 
 
-def _named_of(context: RequestContext) -> frozenset[str]:
+def named_of(context: RequestContext) -> frozenset[str]:
     """The fields ``context`` was given; for a subclass built without our init, a guess."""
     try:
-        return context._named
+        return context.named_fields
     except AttributeError:  # a dataclass subclass's own __init__ never set it
-        return _differing(context.__getattribute__)
+        return differing(context.__getattribute__)
 
 
-def _differing(value_of: Callable[[str], Any]) -> frozenset[str]:
+def differing(value_of: Callable[[str], Any]) -> frozenset[str]:
     """The settings whose value differs from the class default."""
     return frozenset(
         name for name, default in _CLASS_DEFAULTS.items() if value_of(name) != default
@@ -385,14 +266,14 @@ def _init(self: RequestContext, *args: Any, **kwargs: Any) -> None:
     # Records which fields the caller gave, then runs the dataclass's own
     # __init__ (mypy and the docs see that one's signature).
     if args:
-        named = _NAMEABLE & {*_INIT_NAMES[: len(args)], *kwargs}
-    elif len(kwargs) == len(_INIT_NAMES):
+        named = NAMEABLE & {*INIT_NAMES[: len(args)], *kwargs}
+    elif len(kwargs) == len(INIT_NAMES):
         # Every field given: a copy, as dataclasses.replace() makes. It cannot
         # say which fields were changed; those that differ from the class
         # defaults count as given.
-        named = _differing(kwargs.__getitem__)
+        named = differing(kwargs.__getitem__)
     else:
-        named = _NAMEABLE & kwargs.keys()
+        named = NAMEABLE & kwargs.keys()
     _set_named(self, named)
     _dataclass_init(self, *args, **kwargs)
 
@@ -402,38 +283,9 @@ _init.__doc__ = _dataclass_init.__doc__
 RequestContext.__init__ = _init  # type: ignore[method-assign]
 
 
-def defaults_context(values: dict[str, Any], *, cap_given: bool) -> RequestContext:
-    """A transport's defaults, from its keywords.
-
-    A transport cannot tell a keyword left at its default from one given with
-    the same value: the settings that differ from the class defaults count as
-    given, and ``max_delay`` when the transport was given one.
-    """
-    named = _differing(values.__getitem__) | ({"max_delay"} if cap_given else set())
-    return _construct(named & _INIT_SET, values)
-
-
-def _construct(named: frozenset[str], values: dict[str, Any]) -> RequestContext:
+def construct(named: frozenset[str], values: dict[str, Any]) -> RequestContext:
     """A validated context from every init field's value, naming exactly ``named``."""
-    context = NEW(RequestContext)
+    context = object.__new__(RequestContext)
     _set_named(context, named)
     _dataclass_init(context, **values)
     return context
-
-
-def _unknown_field_message(key: object, overrides: Mapping[str, Any]) -> str:
-    message = f"unknown RequestContext field {key!r} in {dict(overrides)!r}"
-    if isinstance(key, str):
-        close = difflib.get_close_matches(key, _INIT_NAMES, n=1)
-        if not close:
-            close = [name for name in _INIT_NAMES if key in name][:1]
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-    return message
-
-
-def _check_deadline(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"deadline must be a number of seconds or None, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"deadline must be a finite number > 0 or None, got {value!r}")

@@ -6,12 +6,13 @@ import os
 
 __all__ = ["new_request_id"]
 
-# Request ids are made in batches: ``str(uuid.uuid4())`` costs about 2 µs, most
-# of it building a UUID object and formatting it, which is a few percent of a
-# whole in-process request. A batch draws its randomness in one os.urandom()
-# call, sets the version and variant bits of every id at once, and lays out
-# the text of every id with one slice assignment per character position;
-# each id is exactly what str(uuid.uuid4()) gives, at a tenth of the cost.
+# Request ids are made in batches: most of ``str(uuid.uuid4())``'s cost is
+# building a UUID object and formatting it, and a request with no id of its
+# own needs one (docs/benchmarks.md has the figures). A batch draws its
+# randomness in one os.urandom() call, sets the version and variant bits of
+# every id at once, and lays out the text of every id with one slice
+# assignment per character position; each id is exactly what
+# str(uuid.uuid4()) gives.
 _ID_BATCH = 256
 _VERSION_4 = bytes((byte & 0x0F) | 0x40 for byte in range(256))
 _VARIANT_RFC_4122 = bytes((byte & 0x3F) | 0x80 for byte in range(256))

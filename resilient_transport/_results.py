@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
+from ._decision import GiveUpReason
 from ._events import AsyncEvent, EventType
-from ._policy import GiveUpReason
-from ._slots import NEW, slot_setters
+from ._records import trusted
 
 __all__ = ["RequestResult"]
 
@@ -53,21 +54,21 @@ class RequestResult:
     @classmethod
     def from_event(cls, event: AsyncEvent) -> RequestResult:
         """Build the result of a request from its terminal event."""
-        # The monitor builds one per request: through the slots' setters,
-        # a third less than the frozen dataclass __init__.
-        result = NEW(RequestResult)
-        _set_request_id(result, event.context.request_id)
-        _set_attempts(result, event.attempts)
-        _set_total_time(result, event.elapsed)
-        _set_outcome(result, event.event_type)
-        _set_status_code(result, event.status_code)
-        _set_error(result, _detached(event.error))
-        _set_reason(result, event.reason)
-        _set_method(result, event.method)
-        _set_url(result, event.url)
+        fields: dict[str, Any] = {
+            "request_id": event.context.request_id,
+            "attempts": event.attempts,
+            "total_time": event.elapsed,
+            "outcome": event.event_type,
+            "status_code": event.status_code,
+            "error": _detached(event.error),
+            "reason": event.reason,
+            "method": event.method,
+            "url": event.url,
+        }
         if cls is not RequestResult:  # a subclass may have an __init__ of its own
-            return cls(**{name: getattr(result, name) for name in _RESULT_FIELDS})
-        return result
+            return cls(**fields)
+        # The monitor builds one per request: from trusted values (see _records).
+        return _RECORD.build(**fields)
 
 
 def _detached(error: BaseException | None) -> BaseException | None:
@@ -93,16 +94,4 @@ def _detached(error: BaseException | None) -> BaseException | None:
     return clone
 
 
-_RESULT_FIELDS = tuple(field.name for field in dataclasses.fields(RequestResult))
-# In field order; the unpacking fails at import if a field is added.
-(
-    _set_request_id,
-    _set_attempts,
-    _set_total_time,
-    _set_outcome,
-    _set_status_code,
-    _set_error,
-    _set_reason,
-    _set_method,
-    _set_url,
-) = slot_setters(RequestResult)
+_RECORD = trusted(RequestResult)

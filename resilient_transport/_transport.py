@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
 from typing import Any
 
-import anyio
 import httpx
+from anyio.abc import ObjectSendStream
 
-from ._attempt import TrackedStream, clamp_timeouts, drain
+from ._attempt import TrackedStream, check_port, drain, send_within
 from ._budget import RetryBudget
-from ._context import DEFAULT_MAX_DELAY, RequestContext, defaults_context, no_metadata
-from ._events import EventSink, EventType, _new_event, safe_url
-from ._policy import TIMEOUT_ERRORS, DeadlineExceeded, FailureKind, GiveUpReason, classify_error
-from ._redact import redact_url
+from ._context import RequestContext
+from ._decision import Decision, RetryPolicy
+from ._events import AsyncEvent, Emitter, EventType, terminal_event_type
+from ._overrides import applied_context, defaults_context
 from ._sleep import default_sleep
-from ._verdict import Verdicts
 
 __all__ = ["RetryingAsyncTransport"]
 
@@ -82,7 +81,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         retry_statuses: Collection[int] = frozenset(),
         max_retry_after: float = 60.0,
         budget: RetryBudget | None = None,
-        events: Any = None,
+        events: ObjectSendStream[AsyncEvent] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random.random,
@@ -101,31 +100,22 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         # max_delay=None leaves the cap unset: it follows base_delay (see
         # RequestContext.max_delay).
         self._defaults = defaults_context(
-            {
-                "max_retries": max_retries,
-                "current_attempt": 0,
-                "base_delay": base_delay,
-                "request_id": "defaults",
-                "metadata": no_metadata(),
-                "max_delay": DEFAULT_MAX_DELAY if max_delay is None else max_delay,
-                "jitter": jitter,
-                "deadline": deadline,
-                "retry_connect_timeouts": retry_connect_timeouts,
-                "retry_idempotent_errors": retry_idempotent_errors,
-                # Any collection: the context validates it and makes it a frozenset.
-                "retry_statuses": retry_statuses,
-                "max_retry_after": max_retry_after,
-            },
-            cap_given=max_delay is not None,
+            max_retries=max_retries,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            jitter=jitter,
+            deadline=deadline,
+            retry_connect_timeouts=retry_connect_timeouts,
+            retry_idempotent_errors=retry_idempotent_errors,
+            retry_statuses=retry_statuses,
+            max_retry_after=max_retry_after,
         )
-        self._fresh_context = self._defaults._fresh_id_copier()
-        self._sink = EventSink(events)  # raises TypeError for a bad stream
+        self._emitter = Emitter(events, clock)  # raises TypeError for a bad stream
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
         self._budget = budget
-        self._verdicts = Verdicts(clock, random, budget)
+        self._policy = RetryPolicy(clock, random, budget)
         self._sleep = sleep
         self._clock = clock
-        self._random = random
 
     # -- public state ---------------------------------------------------------
 
@@ -147,7 +137,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     @property
     def dropped_events(self) -> int:
         """Events dropped because the event stream was full."""
-        return self._sink.dropped
+        return self._emitter.dropped
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -164,28 +154,16 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         try:
             await self._transport.__aexit__(exc_type, exc_value, traceback)
         finally:
-            await self._sink.aclose()
+            await self._emitter.aclose()
 
     async def aclose(self) -> None:
         """Close the inner transport and the event send stream."""
         try:
             await self._transport.aclose()
         finally:
-            await self._sink.aclose()
+            await self._emitter.aclose()
 
     # -- the request path -----------------------------------------------------
-
-    def _context_for(self, request: httpx.Request) -> RequestContext:
-        """The applied context of a request that brings a "retry" extension of its own."""
-        value = request.extensions.get("retry")
-        if isinstance(value, RequestContext):
-            return self._defaults._applied(value)
-        if isinstance(value, Mapping):
-            return self._defaults._merged(value)
-        raise TypeError(
-            'the "retry" request extension must be a RequestContext, a dict of '
-            f"RequestContext fields, or None; got {value!r}"
-        )
 
     async def _send(
         self, request: httpx.Request, ctx: RequestContext, start: float
@@ -194,268 +172,128 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         if ctx.deadline is None:
             return await self._transport.handle_async_request(request)
         remaining = ctx.deadline - (self._clock() - start)
-        clamp_timeouts(request, remaining)
-        # Per-phase timeouts bound each read, not a response head that
-        # trickles in a byte at a time: the cancel scope bounds the whole.
-        with anyio.move_on_after(max(remaining, 0.0)):
-            return await self._transport.handle_async_request(request)
-        raise DeadlineExceeded(
-            f"the request's deadline of {ctx.deadline:g} s passed before a response arrived",
-            request=request,
-        )
+        return await send_within(self._transport, request, remaining, ctx.deadline)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` through the inner transport, retrying as the context allows."""
+        """Send ``request`` through the inner transport, retrying as the context allows.
+
+        One loop: an attempt (after the backoff sleep, from the second on);
+        an answer ends it; anything else goes to the policy's `decide`, which
+        says retry (after which delay) or give up (why). The request leaves
+        with the extensions and the stream it came with.
+        """
         extensions = request.extensions
         stream = request.stream
-        port = request.url.port
-        if port is not None and not 0 < port < 65536:
-            # Refused here, before any attempt: trio would connect to the port
-            # modulo 65536, asyncio fail deep in the socket layer.
-            raise httpx.InvalidURL(
-                f"Invalid port: {port!r} (must be 1 to 65535) in {redact_url(request.url)}"
-            )
-        # The applied context rides in a new dict (the caller's may be shared);
-        # the request leaves with the extensions and the stream it came with.
-        ctx = (
-            self._fresh_context()
-            if extensions.get("retry") is None
-            else self._context_for(request)
-        )
-        request.extensions = {**extensions, "retry": ctx}
+        check_port(request)
+        ctx = applied_context(self._defaults, extensions.get("retry"))
+        emitter = self._emitter
         # Only events and deadlines need the start time.
-        start = (
-            self._clock() if self._sink._stream is not None or ctx.deadline is not None else 0.0
-        )
+        start = self._clock() if emitter.active or ctx.deadline is not None else 0.0
         if ctx.max_retries and not isinstance(stream, httpx.ByteStream):
             request.stream = TrackedStream(stream)  # type: ignore[arg-type]
-        failure: BaseException | httpx.Response
+        policy = self._policy
+        retried: httpx.Response | None = None  # a retried response, closed before the sleep
+        delay = -1.0  # no sleep before the first attempt
+        outcome: httpx.Response | BaseException
         try:
-            response = await self._send(request, ctx, start)
-        except BaseException as exc:
-            failure = exc
-        else:
-            if not ctx.retry_statuses or response.status_code not in ctx.retry_statuses:
-                # The success path: keep it short, it is nearly every request.
-                response.extensions["retry"] = ctx
-                if self._budget is not None:
-                    self._budget.record_success()
-                if self._sink._stream is not None:
-                    self._emit(
-                        EventType.SUCCESS,
-                        ctx,
-                        request,
-                        start,
-                        ctx.current_attempt + 1,
-                        status_code=response.status_code,
-                    )
-                request.extensions = extensions
-                request.stream = stream
-                return response
-            failure = response
-        # Called outside the except block, so that a later exception is not
-        # chained to this one: what propagates must be exactly what was raised.
-        recovering = self._recover(request, ctx, start, failure)
-        # The failure is _recover's alone from here: this frame keeping it
-        # would keep it (and the inner transport's frames, through its
-        # traceback) alive through every backoff sleep, and would make a
-        # reference cycle with the traceback of whatever propagates from here,
-        # which only the garbage collector frees (it did, at ~20 µs a request).
-        del failure
-        try:
-            return await recovering
+            while True:
+                # A new dict: the caller's may be shared between requests.
+                request.extensions = {**extensions, "retry": ctx}
+                in_attempt = False
+                try:
+                    if delay >= 0.0:
+                        if retried is not None:
+                            await drain(retried)
+                        await self._sleep(delay)
+                    in_attempt = True
+                    outcome = await self._send(request, ctx, start)
+                except BaseException as exc:  # decided on below, outside this block
+                    outcome = exc
+                else:
+                    if not ctx.retry_statuses or outcome.status_code not in ctx.retry_statuses:
+                        # An answer: nearly every request, so the shortest path.
+                        policy.answered()
+                        outcome.extensions["retry"] = ctx
+                        if emitter.active:
+                            emitter.emit(
+                                EventType.SUCCESS,
+                                ctx,
+                                request,
+                                start,
+                                attempts=ctx.current_attempt + 1,
+                                status_code=outcome.status_code,
+                            )
+                        return outcome
+                retried = None
+                decision = policy.decide(request, ctx, outcome, start)
+                if not decision.retry:
+                    self._report_end(request, ctx, outcome, decision, start, in_attempt)
+                    if isinstance(outcome, httpx.Response):
+                        return outcome
+                    # Raised outside any except block: nothing is chained to it.
+                    # The local goes on the way out: this frame holding the
+                    # exception whose traceback holds this frame is a cycle.
+                    try:
+                        raise outcome
+                    finally:
+                        del outcome
+                if isinstance(outcome, httpx.Response):
+                    retried, error, status = outcome, None, outcome.status_code
+                else:
+                    retried, error, status = None, outcome, None
+                emitter.emit(
+                    EventType.RETRY,
+                    decision.context,
+                    request,
+                    start,
+                    attempts=decision.context.current_attempt,
+                    error=error,
+                    status_code=status,
+                    delay=decision.delay,
+                )
+                # The failed attempt's exception, and through its traceback the
+                # inner transport's frames, need not live through the sleep (an
+                # event that carries it keeps it for its reader).
+                del outcome, error
+                ctx = decision.context
+                delay = decision.delay
         finally:
-            # The request leaves with the extensions it came with: httpx
-            # copies them into a redirect's request, which must start afresh
-            # from the caller's own "retry" value, not from this spent context.
+            # httpx copies the extensions into a redirect's request, which must
+            # start afresh from the caller's own "retry" value.
             request.extensions = extensions
             request.stream = stream
 
-    async def _recover(
+    def _report_end(
         self,
         request: httpx.Request,
         ctx: RequestContext,
+        outcome: httpx.Response | BaseException,
+        decision: Decision,
         start: float,
-        failure: BaseException | httpx.Response,
-    ) -> httpx.Response:
-        budget = self._budget
-        exc: BaseException | None = None
-        while True:
-            if isinstance(failure, httpx.Response):
-                response = failure
-                failed = ctx.increment_attempt()
-                if budget is not None:
-                    budget.record_failure()
-                reason, delay = self._verdicts.on_status(request, response, failed, start)
-                if reason is not None:
-                    response.extensions["retry"] = ctx
-                    self._emit(
-                        EventType.SUCCESS,
-                        ctx,
-                        request,
-                        start,
-                        failed.current_attempt,
-                        status_code=response.status_code,
-                        reason=reason,
-                    )
-                    return response
-                retried: httpx.Response | None = response
-                self._emit(
-                    EventType.RETRY,
-                    failed,
-                    request,
-                    start,
-                    failed.current_attempt,
-                    status_code=response.status_code,
-                    delay=delay,
-                )
-            else:
-                exc = failure
-                if not isinstance(exc, Exception):
-                    self._emit_interrupted(exc, ctx, request, start, ctx.current_attempt + 1)
-                    try:
-                        raise exc
-                    finally:  # no exception <-> frame cycle: see handle_async_request
-                        exc = None
-                        del failure
-                failed = ctx.increment_attempt()
-                kind = classify_error(exc)
-                if budget is not None and kind not in (FailureKind.OTHER, FailureKind.CERTIFICATE):
-                    budget.record_failure()
-                reason, delay = self._verdicts.on_error(request, kind, failed, start)
-                if reason is not None:
-                    terminal = (
-                        EventType.TIMEOUT if isinstance(exc, TIMEOUT_ERRORS) else EventType.ERROR
-                    )
-                    self._emit(
-                        terminal,
-                        failed,
-                        request,
-                        start,
-                        failed.current_attempt,
-                        error=exc,
-                        reason=reason,
-                    )
-                    try:
-                        raise exc
-                    finally:  # no exception <-> frame cycle: see handle_async_request
-                        exc = None
-                        del failure
-                self._emit(
-                    EventType.RETRY,
-                    failed,
-                    request,
-                    start,
-                    failed.current_attempt,
-                    error=exc,
-                    delay=delay,
-                )
-                retried = None
-            ctx = failed
-            request.extensions = {**request.extensions, "retry": ctx}
-            # The failed attempt's exception, and through its traceback the
-            # inner transport's frames, need not live through the sleep (an
-            # event that carries it keeps it for its reader).
-            exc = None
-            del failure
-            interrupted: BaseException | None = None
-            try:
-                if retried is not None:
-                    await drain(retried)
-                await self._sleep(delay)
-            except BaseException as sleep_exc:  # a cancellation, most likely
-                interrupted = sleep_exc
-            if interrupted is not None:
-                self._emit_interrupted(interrupted, ctx, request, start, ctx.current_attempt)
-                try:
-                    raise interrupted
-                finally:  # no exception <-> frame cycle: see handle_async_request
-                    interrupted = None
-            try:
-                response = await self._send(request, ctx, start)
-            except BaseException as error:
-                failure = error
-                continue
-            if ctx.retry_statuses and response.status_code in ctx.retry_statuses:
-                failure = response
-                continue
-            response.extensions["retry"] = ctx
-            if budget is not None:
-                budget.record_success()
-            self._emit(
+        in_attempt: bool,
+    ) -> None:
+        """The terminal event of a request given up; a response gets its context."""
+        attempts = ctx.current_attempt + 1 if in_attempt else ctx.current_attempt
+        if isinstance(outcome, httpx.Response):
+            outcome.extensions["retry"] = decision.context
+            self._emitter.emit(
                 EventType.SUCCESS,
-                ctx,
+                decision.context,
                 request,
                 start,
-                ctx.current_attempt + 1,
-                status_code=response.status_code,
-                reason=None,
+                attempts=attempts,
+                status_code=outcome.status_code,
+                reason=decision.reason,
             )
-            return response
-
-    # -- events ---------------------------------------------------------------
-
-    def _emit(
-        self,
-        event_type: EventType,
-        ctx: RequestContext,
-        request: httpx.Request,
-        start: float,
-        attempts: int,
-        *,
-        error: BaseException | None = None,
-        status_code: int | None = None,
-        delay: float | None = None,
-        reason: GiveUpReason | None = None,
-    ) -> None:
-        if self._sink._stream is None:
-            return
-        try:
-            event = _new_event(
-                event_type,
-                ctx,
-                time.time(),
-                error,
-                request.method,
-                safe_url(request.url),
-                attempts,
-                self._clock() - start,
-                status_code,
-                delay,
-                reason,
-            )
-        except Exception:  # pragma: no cover - observability must never fail a request
-            self._sink.dropped += 1
-            return
-        self._sink.emit(event)
-
-    def _emit_interrupted(
-        self,
-        exc: BaseException,
-        ctx: RequestContext,
-        request: httpx.Request,
-        start: float,
-        attempts: int,
-    ) -> None:
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            self._emit(
-                EventType.CANCELLED,
-                ctx,
+        else:
+            self._emitter.emit(
+                terminal_event_type(outcome),
+                decision.context,
                 request,
                 start,
-                attempts,
-                error=exc,
-                reason=GiveUpReason.CANCELLED,
-            )
-        else:  # KeyboardInterrupt, SystemExit, GeneratorExit...
-            self._emit(
-                EventType.ERROR,
-                ctx,
-                request,
-                start,
-                attempts,
-                error=exc,
-                reason=GiveUpReason.NOT_RETRYABLE,
+                attempts=attempts,
+                error=outcome,
+                reason=decision.reason,
             )
 
     def __repr__(self) -> str:

@@ -45,10 +45,14 @@ __all__ = [
     "EventRecorder",
     "FlakyTransport",
     "RecordingSleep",
+    "Handler",
+    "Outcome",
     "ScriptedTransport",
     "set_instant_sleep",
 ]
 
+#: What answers a request: a function of the request that returns a response
+#: (or an awaitable of one).
 Handler = Callable[[httpx.Request], Union[httpx.Response, Awaitable[httpx.Response]]]  # noqa: UP007
 #: One step of a script: an exception (instance or class) to raise, a status
 #: code or a response to return, or a handler to call.

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from resilient_transport import backoff_delay
-from resilient_transport._backoff import retry_after_delay
+from resilient_transport._retry_after import retry_after_delay
 
 
 @pytest.mark.parametrize(

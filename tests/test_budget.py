@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from resilient_transport import EventType, GiveUpReason, RetryBudget, RetryingAsyncTransport
+from resilient_transport._overrides import apply_dict
 from resilient_transport.testing import (
     CountingTransport,
     EventRecorder,
@@ -267,7 +268,7 @@ async def test_what_spends_a_token_and_what_refunds_one(
 
 def test_a_request_cannot_opt_out_of_its_transports_budget() -> None:
     with pytest.raises(TypeError, match="budget"):
-        RetryingAsyncTransport(budget=RetryBudget()).defaults._merged({"budget": None})
+        apply_dict(RetryingAsyncTransport(budget=RetryBudget()).defaults, {"budget": None})
 
 
 # -- a burst of 1,000 failing requests against a dead port on 127.0.0.1 --------------------

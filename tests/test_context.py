@@ -12,6 +12,7 @@ import pytest
 
 from resilient_transport import RequestContext, RetryingAsyncTransport
 from resilient_transport._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
+from resilient_transport._overrides import apply_dict, with_fresh_id
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -175,20 +176,20 @@ def test_replace_revalidates() -> None:
 
 def test_merged_overrides_apply_onto_defaults_with_a_fresh_id() -> None:
     defaults = RequestContext(max_retries=5, base_delay=0.1)
-    merged = defaults._merged({"max_retries": 1})
+    merged = apply_dict(defaults, {"max_retries": 1})
     assert (merged.max_retries, merged.base_delay) == (1, 0.1)
     assert merged.request_id != defaults.request_id
-    assert defaults._merged({"request_id": "mine"}).request_id == "mine"
+    assert apply_dict(defaults, {"request_id": "mine"}).request_id == "mine"
 
 
 def test_merged_rejects_unknown_fields() -> None:
     with pytest.raises(TypeError, match="unknown RequestContext field"):
-        RequestContext()._merged({"max_retires": 1})
+        apply_dict(RequestContext(), {"max_retires": 1})
 
 
 def test_with_fresh_id_copies_every_field_but_the_id() -> None:
     ctx = RequestContext(max_retries=7, metadata={"a": 1}, retry_statuses={503}, deadline=9.0)
-    copy = ctx._fresh_id_copier()()
+    copy = with_fresh_id(ctx)
     assert copy.request_id != ctx.request_id
     assert dataclasses.replace(copy, request_id=ctx.request_id) == ctx
 

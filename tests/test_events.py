@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import anyio
@@ -17,7 +18,8 @@ from resilient_transport import (
     RequestContext,
     RetryingAsyncTransport,
 )
-from resilient_transport._events import EventSink, safe_url
+from resilient_transport._events import Emitter
+from resilient_transport._redact import safe_url
 from resilient_transport.testing import (
     EventRecorder,
     FlakyTransport,
@@ -296,9 +298,9 @@ async def test_without_a_stream_nothing_is_emitted_or_counted() -> None:
     assert transport.dropped_events == 0
 
 
-async def test_an_event_sink_closed_twice_is_harmless() -> None:
+async def test_an_emitter_closed_twice_is_harmless() -> None:
     send, receive = anyio.create_memory_object_stream[AsyncEvent](1)
-    sink = EventSink(send)
+    sink = Emitter(send, time.monotonic)
     assert sink.active
     await sink.aclose()
     await sink.aclose()
@@ -306,11 +308,18 @@ async def test_an_event_sink_closed_twice_is_harmless() -> None:
     receive.close()
 
 
-async def test_a_sink_that_is_already_closed_emits_nothing() -> None:
+async def test_an_emitter_that_is_already_closed_emits_nothing() -> None:
     send, receive = anyio.create_memory_object_stream[AsyncEvent](1)
-    sink = EventSink(send)
+    sink = Emitter(send, time.monotonic)
     await sink.aclose()
-    sink.emit(AsyncEvent(EventType.SUCCESS, RequestContext(), 0.0))
+    sink.send(AsyncEvent(EventType.SUCCESS, RequestContext(), 0.0))
+    sink.emit(
+        EventType.SUCCESS,
+        RequestContext(),
+        httpx.Request("GET", "http://h.test/"),
+        0.0,
+        attempts=1,
+    )
     assert sink.dropped == 0
     receive.close()
 

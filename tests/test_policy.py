@@ -27,7 +27,7 @@ from resilient_transport import (
     RetryingAsyncTransport,
     classify_error,
 )
-from resilient_transport._policy import (
+from resilient_transport._classify import (
     MAYBE_PROCESSED_ERRORS,
     NOT_SENT_ERRORS,
     NOT_SENT_TIMEOUTS,

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from resilient_transport import AsyncEvent, EventType, RequestContext, RetryingAsyncTransport
+from resilient_transport._overrides import apply_context, apply_dict
 from resilient_transport.testing import (
     EventRecorder,
     FlakyTransport,
@@ -196,13 +197,13 @@ async def test_an_unknown_dict_key_is_quoted_cleanly_with_the_close_match() -> N
 
 def test_an_unknown_key_with_no_close_match_gets_no_suggestion() -> None:
     with pytest.raises(TypeError) as info:
-        RequestContext()._merged({"zzz": 1})
+        apply_dict(RequestContext(), {"zzz": 1})
     assert str(info.value) == "unknown RequestContext field 'zzz' in {'zzz': 1}"
 
 
 def test_a_context_remembers_positional_fields_as_named() -> None:
     transport = RetryingAsyncTransport(httpx.AsyncBaseTransport(), base_delay=0.01)
-    ctx = transport.defaults._applied(RequestContext(5, jitter=0.5))
+    ctx = apply_context(transport.defaults, RequestContext(5, jitter=0.5))
     assert (ctx.max_retries, ctx.base_delay, ctx.jitter) == (5, 0.01, 0.5)
 
 

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from resilient_transport import EventType, GiveUpReason, RetryingAsyncTransport
-from resilient_transport._backoff import retry_after_delay
-from resilient_transport._policy import parse_retry_after
+from resilient_transport._retry_after import parse_retry_after, retry_after_delay
 from resilient_transport.testing import EventRecorder, RecordingSleep, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,11 @@ counting inner transports from ``resilient_transport.testing``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import math
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -582,3 +585,31 @@ async def test_ports_1_and_65535_are_sent() -> None:
         for port in (1, 65535):
             assert (await client.get(f"http://service.test:{port}/")).status_code == 200
     assert inner.calls == 2
+
+
+@pytest.mark.parametrize("failures", [1, 5])  # retried then answered; given up
+async def test_a_failed_attempt_leaves_no_reference_cycle_behind(failures: int) -> None:
+    # A cycle through an exception's traceback (a frame holding the exception
+    # that holds the frame) is freed only by the garbage collector: with it
+    # off, the exception must still go as soon as nobody holds it.
+    inner = FlakyTransport(failures=failures)
+    transport = RetryingAsyncTransport(inner, max_retries=1, sleep=RecordingSleep())
+    errors: list[weakref.ref[BaseException]] = []
+    original = inner.handle_async_request
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        try:
+            return await original(request)
+        except httpx.ConnectError as exc:
+            errors.append(weakref.ref(exc))
+            raise
+
+    inner.handle_async_request = recording  # type: ignore[method-assign]
+    gc.disable()
+    try:
+        with contextlib.suppress(httpx.ConnectError):
+            await transport.handle_async_request(httpx.Request("GET", "http://service.test/"))
+        assert errors
+        assert [ref() for ref in errors] == [None] * len(errors)
+    finally:
+        gc.enable()

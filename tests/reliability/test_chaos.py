@@ -30,7 +30,7 @@ from resilient_transport import (
     GiveUpReason,
     RetryingAsyncTransport,
 )
-from resilient_transport._policy import MAYBE_PROCESSED_ERRORS
+from resilient_transport._classify import MAYBE_PROCESSED_ERRORS
 from resilient_transport.testing import CountingTransport
 
 from ._support import fd_count

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from resilient_transport import RequestContext, RetryingAsyncTransport
-from resilient_transport._policy import parse_retry_after
+from resilient_transport._retry_after import parse_retry_after
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])

@@ -24,7 +24,7 @@ from resilient_transport import (
     RetryingAsyncTransport,
     backoff_delay,
 )
-from resilient_transport._backoff import retry_after_delay
+from resilient_transport._retry_after import retry_after_delay
 from resilient_transport.testing import (
     EventRecorder,
     FlakyTransport,

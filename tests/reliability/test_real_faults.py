@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from resilient_transport import EventType, GiveUpReason, RetryingAsyncTransport
-from resilient_transport._policy import MAYBE_PROCESSED_ERRORS
+from resilient_transport._classify import MAYBE_PROCESSED_ERRORS
 from resilient_transport.testing import CountingTransport, EventRecorder, RecordingSleep
 
 from ._rawserver import RawHttpServer, port_of, serving

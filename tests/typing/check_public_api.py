@@ -143,3 +143,29 @@ def redaction_usage(url: httpx.URL) -> None:
     assert_type(previous, frozenset[str])
     set_redacted_query_keys(["custom"])
     set_redacted_query_keys(previous)
+
+
+async def event_callback_usage() -> None:
+    from resilient_transport import EventCallback
+
+    send, receive = anyio.create_memory_object_stream[AsyncEvent](max_buffer_size=100)
+    monitor = EventMonitor(receive)
+
+    def on_retry(event: AsyncEvent) -> None: ...
+
+    async def on_any(event: AsyncEvent) -> None: ...
+
+    def counts(event: AsyncEvent) -> int:
+        return 1
+
+    callbacks: list[EventCallback] = [on_retry, on_any, counts, print]
+    for callback in callbacks:
+        monitor.add_event_callback(None, callback)
+        monitor.remove_event_callback(None, callback)
+
+    def takes_nothing() -> None: ...
+
+    # If any of these were accepted, mypy --strict would flag its ignore as unused.
+    monitor.add_event_callback(None, takes_nothing)  # type: ignore[arg-type]
+    EventMonitor(object())  # type: ignore[arg-type]
+    EventMonitor(send)  # type: ignore[arg-type]

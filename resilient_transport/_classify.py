@@ -1,11 +1,13 @@
-"""What is safe to retry, and why: the library's safety classes in one place."""
+"""What kind of failure an attempt met: the library's safety classes in one place.
+
+This module classifies; it does not decide. The decision (retry, after which
+delay, or why not) is `_decision.RetryPolicy`'s.
+"""
 
 from __future__ import annotations
 
 import enum
 import ssl
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 
 import httpcore
 import httpx
@@ -18,10 +20,8 @@ __all__ = [
     "TIMEOUT_ERRORS",
     "DeadlineExceeded",
     "FailureKind",
-    "GiveUpReason",
     "classify_error",
     "is_idempotent",
-    "parse_retry_after",
 ]
 
 # Retried by default. A connect failure happens before a single byte of the
@@ -110,29 +110,6 @@ class FailureKind(enum.Enum):
     """Anything else: never retried."""
 
 
-class GiveUpReason(str, enum.Enum):
-    """Why a request was not retried (again); carried by its terminal event."""
-
-    EXHAUSTED = "exhausted"
-    """``max_retries`` retries were made."""
-    NOT_RETRYABLE = "not_retryable"
-    """The failure is not one the policy retries (or the status not listed)."""
-    NOT_IDEMPOTENT = "not_idempotent"
-    """Retrying would be allowed for an idempotent request, and this one is not."""
-    CERTIFICATE = "certificate"
-    """TLS verification failed: retrying cannot fix it and must not hide it."""
-    BODY_SENT = "body_sent"
-    """A one-shot streamed body was (partly) consumed and cannot be sent again."""
-    DEADLINE = "deadline"
-    """The deadline passed during an attempt, or the next sleep would cross it."""
-    BUDGET = "budget"
-    """The shared retry budget is spent."""
-    RETRY_AFTER_TOO_LONG = "retry_after_too_long"
-    """The server asked to wait longer than ``max_retry_after``."""
-    CANCELLED = "cancelled"
-    """The request was cancelled."""
-
-
 def _has_certificate_error(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     for _ in range(_CAUSE_DEPTH):
@@ -166,31 +143,3 @@ def classify_error(exc: BaseException) -> FailureKind:
 def is_idempotent(request: httpx.Request) -> bool:
     """Whether ``request`` may be sent twice with the effect of once."""
     return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Parse a ``Retry-After`` header into seconds from ``now`` (a Unix time).
-
-    Accepts delay-seconds (``"120"``) and an HTTP date. A date in the past
-    gives ``0.0``. Anything malformed, negative or non-finite gives ``None``
-    (the header is ignored and normal backoff applies).
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        # Leading zeros first, so that "000...05" is 5 and not a truncated 0;
-        # then at most 32 digits (already past any sane cap), which keeps a
-        # 5,000-digit header from tripping int()'s digit limit.
-        digits = value.lstrip("0") or "0"
-        return float(int(digits[:32]))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000": RFC 5322's "UTC, origin unknown"
-        when = when.replace(tzinfo=timezone.utc)
-    try:
-        return max(0.0, when.timestamp() - now)
-    except (OverflowError, OSError, ValueError):  # pragma: no cover - platform limits
-        return None
