@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+
+from ._server import ScriptedServer, echo, serving
 
 
 @pytest.fixture(
@@ -55,15 +57,15 @@ def _loopback_only() -> Iterator[None]:
         if isinstance(address, tuple) and not _is_loopback(address[0]):
             raise OSError(f"tests must not use the network: tried {address[0]!r}")
 
-    def connect(self: socket.socket, address: Any) -> None:
+    def connect(self: Any, address: Any) -> None:
         check(address)
         real_connect(self, address)
 
-    def connect_ex(self: socket.socket, address: Any) -> int:
+    def connect_ex(self: Any, address: Any) -> int:
         check(address)
         return real_connect_ex(self, address)
 
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = getaddrinfo
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
     try:
@@ -72,3 +74,15 @@ def _loopback_only() -> Iterator[None]:
         socket.getaddrinfo = real_getaddrinfo
         socket.socket.connect = real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+async def local_server() -> AsyncIterator[ScriptedServer]:
+    """The suite's local server on 127.0.0.1, answering `echo`; its base URL is ``.url``.
+
+    For a script of replies (drop, hang, trickle, TLS), a test builds its own
+    ``ScriptedServer`` and runs it with ``serving`` (``tests/_server.py``).
+    """
+    server = ScriptedServer(then=echo)
+    async with serving(server):
+        yield server

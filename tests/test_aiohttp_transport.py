@@ -547,7 +547,7 @@ async def test_header_bytes_aiohttp_cannot_send_as_they_are_are_refused() -> Non
     server = Server()
     async with server.running() as base, httpx.AsyncClient(transport=AiohttpTransport()) as client:
         with pytest.raises(httpx.LocalProtocolError, match="UTF-8 only"):
-            await client.get(f"{base}/", headers={"x-latin-1": b"caf\xe9"}, timeout=TIMEOUT)
+            await client.get(f"{base}/", headers={"x-latin-1": b"caf\xe9"}, timeout=TIMEOUT)  # type: ignore[arg-type]
     assert server.requests == []
 
 
@@ -620,6 +620,7 @@ async def test_the_body_iterator_is_its_own_async_iterator_and_the_repr_says_who
     transport = AiohttpTransport()
     async with server.running() as base:
         response = await transport.handle_async_request(httpx.Request("GET", f"{base}/ok"))
+        assert isinstance(response.stream, httpx.AsyncByteStream)
         chunks = aiter(response.stream)
         assert aiter(chunks) is chunks
         assert [chunk async for chunk in chunks] == [b"ok"]

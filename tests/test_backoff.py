@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
 from resilient_transport import backoff_delay
 from resilient_transport._retry_after import retry_after_delay
+
+
+def constant(value: float) -> Callable[[], float]:
+    """A ``random`` that always returns ``value``."""
+    return lambda: value
 
 
 @pytest.mark.parametrize(
@@ -26,7 +32,7 @@ def test_full_jitter_draws_below_the_capped_ceiling() -> None:
 
 def test_the_cap_applies_before_the_jitter() -> None:
     # Near the cap the jitter still spreads the delays instead of pinning them.
-    delays = {backoff_delay(50, 1.0, 10.0, 1.0, random=lambda r=r: r) for r in (0.1, 0.5, 0.9)}
+    delays = {backoff_delay(50, 1.0, 10.0, 1.0, random=constant(r)) for r in (0.1, 0.5, 0.9)}
     assert len(delays) == 3
     assert all(0 <= d <= 10.0 for d in delays)
 

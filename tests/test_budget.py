@@ -23,25 +23,17 @@ from resilient_transport._overrides import apply_dict
 from resilient_transport.testing import (
     CountingTransport,
     EventRecorder,
+    FakeClock,
     FlakyTransport,
     RecordingSleep,
     ScriptedTransport,
 )
 
 from ._retry_table import table
-from .servers import free_port
+from ._server import free_port
+from ._support import URL
 
 pytestmark = pytest.mark.anyio
-
-URL = "http://service.test/resource"
-
-
-class Clock:
-    def __init__(self, now: float = 50.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def burst_bound(budget: RetryBudget) -> int:
@@ -114,31 +106,31 @@ def test_ten_successes_pay_for_one_failure_at_the_default_ratio() -> None:
 
 
 def test_the_floor_gives_one_retry_a_second_once_the_bucket_is_spent() -> None:
-    clock = Clock()
+    clock = FakeClock(50.0)
     budget = RetryBudget(max_tokens=10, min_retries_per_second=1, clock=clock)
     assert retries_allowed(budget, 1000) == 4 + 1  # the bucket's 4, the reserve's 1
     assert budget.acquire_retry() is False
-    clock.now += 0.5
+    clock.advance(0.5)
     assert budget.acquire_retry() is False  # half a retry is none
-    clock.now += 0.5
+    clock.advance(0.5)
     assert budget.acquire_retry() is True
     assert budget.acquire_retry() is False
-    clock.now += 3600
+    clock.advance(3600)
     assert retries_allowed(budget, 100) == 1  # the reserve holds one second's worth
 
 
 def test_a_floor_above_one_a_second_allows_that_many_retries_each_second() -> None:
-    clock = Clock()
+    clock = FakeClock(50.0)
     budget = RetryBudget(max_tokens=10, min_retries_per_second=3, clock=clock)
     assert retries_allowed(budget, 1000) == 4 + 3 == burst_bound(budget)
-    clock.now += 1
+    clock.advance(1)
     assert retries_allowed(budget, 1000) == 3
-    clock.now += 1 / 3
+    clock.advance(1 / 3)
     assert retries_allowed(budget, 1000) == 1
 
 
 def test_the_reserve_is_not_touched_while_the_bucket_allows_retries() -> None:
-    clock = Clock()
+    clock = FakeClock(50.0)
     budget = RetryBudget(max_tokens=10, min_retries_per_second=1, clock=clock)
     for _ in range(50):
         assert budget.acquire_retry() is True  # a full bucket: no failure yet
@@ -146,7 +138,7 @@ def test_the_reserve_is_not_touched_while_the_bucket_allows_retries() -> None:
 
 
 def test_a_zero_floor_turns_it_off() -> None:
-    budget = RetryBudget(max_tokens=10, min_retries_per_second=0, clock=Clock())
+    budget = RetryBudget(max_tokens=10, min_retries_per_second=0, clock=FakeClock(50.0))
     assert retries_allowed(budget, 1000) == 4 == burst_bound(budget)
 
 

@@ -23,7 +23,8 @@ from resilient_transport import (
 from resilient_transport._httpx_client import transports_of
 from resilient_transport.testing import FlakyTransport, RecordingSleep
 
-from .servers import free_port, http_server
+from ._server import ScriptedServer, free_port
+from ._support import URL
 
 pytestmark = pytest.mark.anyio
 
@@ -181,13 +182,15 @@ async def test_callbacks_of_any_type_see_every_event() -> None:
 # -- simple_async_request against real local servers ------------------------------------
 
 
-async def test_simple_request_returns_a_response_with_its_body_read() -> None:
-    async with http_server() as (url, served):
-        response = await simple_async_request("POST", f"{url}/echo", json={"a": 1})
+async def test_simple_request_returns_a_response_with_its_body_read(
+    local_server: ScriptedServer,
+) -> None:
+    url = local_server.url
+    response = await simple_async_request("POST", f"{url}/echo", json={"a": 1})
     assert response.status_code == 200
     assert response.is_closed
     assert response.text == "POST /echo"
-    assert served == ["POST /echo"]
+    assert local_server.served == ["POST /echo"]
 
 
 async def test_simple_request_retries_a_closed_port_then_raises() -> None:
@@ -198,12 +201,14 @@ async def test_simple_request_retries_a_closed_port_then_raises() -> None:
     assert len(sleep.delays) == 2  # max_retries=2 by default: three attempts
 
 
-async def test_simple_request_passes_request_and_client_keywords() -> None:
-    async with http_server() as (url, served):
-        response = await simple_async_request(
-            "GET", f"{url}/q", params={"x": "1"}, max_retries=0, timeout=5.0, trust_env=False
-        )
-    assert served == ["GET /q?x=1"]
+async def test_simple_request_passes_request_and_client_keywords(
+    local_server: ScriptedServer,
+) -> None:
+    url = local_server.url
+    response = await simple_async_request(
+        "GET", f"{url}/q", params={"x": "1"}, max_retries=0, timeout=5.0, trust_env=False
+    )
+    assert local_server.served == ["GET /q?x=1"]
     assert response.extensions["retry"].max_retries == 0
 
 
@@ -232,8 +237,6 @@ async def test_aclose_after_the_block_is_harmless() -> None:
 
 
 # -- a client used the plain httpx way, without `async with` ------------------------------
-
-URL = "http://service.test/"
 
 
 async def test_a_client_not_entered_runs_callbacks_as_each_request_ends() -> None:
@@ -266,7 +269,9 @@ async def test_a_client_not_entered_runs_callbacks_as_each_request_ends() -> Non
     assert await client.wait_for_all_requests() == {"a": result}  # closed: at once
 
 
-async def test_a_request_cancelled_in_a_callback_closes_its_response() -> None:
+async def test_a_request_cancelled_in_a_callback_closes_its_response(
+    local_server: ScriptedServer,
+) -> None:
     responses: list[httpx.Response] = []
     entered = anyio.Event()
 
@@ -277,16 +282,16 @@ async def test_a_request_cancelled_in_a_callback_closes_its_response() -> None:
         entered.set()
         await anyio.sleep_forever()
 
-    async with http_server() as (url, _):
-        client = AsyncResilientClient(event_hooks={"response": [keep]})
-        client.add_event_callback(EventType.SUCCESS, blocks)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: client.send(client.build_request("GET", url), stream=True))
-            await entered.wait()
-            tg.cancel_scope.cancel()
-        assert len(responses) == 1
-        assert responses[0].is_closed  # the caller never got it: nobody else would close it
-        await client.aclose()
+    url = local_server.url
+    client = AsyncResilientClient(event_hooks={"response": [keep]})
+    client.add_event_callback(EventType.SUCCESS, blocks)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: client.send(client.build_request("GET", url), stream=True))
+        await entered.wait()
+        tg.cancel_scope.cancel()
+    assert len(responses) == 1
+    assert responses[0].is_closed  # the caller never got it: nobody else would close it
+    await client.aclose()
     assert client.get_result(responses[0].extensions["retry"].request_id) is not None
 
 
@@ -356,20 +361,22 @@ async def test_closing_a_client_not_entered_processes_the_events_left() -> None:
     assert len(client.monitor.results) == 1
 
 
-async def test_a_client_not_entered_against_a_real_server_closes_everything() -> None:
+async def test_a_client_not_entered_against_a_real_server_closes_everything(
+    local_server: ScriptedServer,
+) -> None:
     seen: list[EventType] = []
-    async with http_server() as (url, served):
-        client = AsyncResilientClient(max_retries=1)
-        client.add_event_callback(None, lambda e: seen.append(e.event_type))
-        response = await client.get(f"{url}/a", extensions={"retry": {"request_id": "a"}})
-        async with client.stream(
-            "GET", f"{url}/b", extensions={"retry": {"request_id": "b"}}
-        ) as streamed:
-            body = await streamed.aread()
-        results = await client.wait_for_all_requests()
-        await client.aclose()
+    url = local_server.url
+    client = AsyncResilientClient(max_retries=1)
+    client.add_event_callback(None, lambda e: seen.append(e.event_type))
+    response = await client.get(f"{url}/a", extensions={"retry": {"request_id": "a"}})
+    async with client.stream(
+        "GET", f"{url}/b", extensions={"retry": {"request_id": "b"}}
+    ) as streamed:
+        body = await streamed.aread()
+    results = await client.wait_for_all_requests()
+    await client.aclose()
     assert (response.text, body) == ("GET /a", b"GET /b")
-    assert served == ["GET /a", "GET /b"]
+    assert local_server.served == ["GET /a", "GET /b"]
     assert seen == [EventType.SUCCESS, EventType.SUCCESS]
     assert {k: r.status_code for k, r in results.items()} == {"a": 200, "b": 200}
     assert client.is_closed
@@ -444,7 +451,7 @@ class _Spy(RetryingAsyncTransport):
 
 
 async def test_only_the_retry_keywords_given_reach_the_transport(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, local_server: ScriptedServer
 ) -> None:
     # Keywords not given leave the transport's own defaults, whatever they are.
     monkeypatch.setattr(_keywords, "RetryingAsyncTransport", _Spy)
@@ -454,7 +461,7 @@ async def test_only_the_retry_keywords_given_reach_the_transport(
     assert _Spy.given and all(g <= {"max_retries", "events"} for g in _Spy.given)
     assert {"max_retries", "events"} in _Spy.given
     _Spy.given = []
-    async with http_server() as (url, _):
-        response = await simple_async_request("GET", url, base_delay=0.5)
+    url = local_server.url
+    response = await simple_async_request("GET", url, base_delay=0.5)
     assert response.status_code == 200
     assert _Spy.given and all(g == {"base_delay"} for g in _Spy.given)

@@ -165,8 +165,10 @@ def test_a_deadline_below_the_base_delay_is_rejected() -> None:
 
 
 def test_retry_statuses_accept_any_collection_of_ints() -> None:
-    assert RequestContext(retry_statuses=[503, 429, 503]).retry_statuses == {429, 503}
-    assert RequestContext(retry_statuses=(502,)).retry_statuses == frozenset({502})
+    # Typed as a set; a list or tuple is accepted at run time, deduplicated.
+    statuses = [503, 429, 503]
+    assert RequestContext(retry_statuses=statuses).retry_statuses == {429, 503}  # type: ignore[arg-type]
+    assert RequestContext(retry_statuses=(502,)).retry_statuses == frozenset({502})  # type: ignore[arg-type]
 
 
 def test_replace_revalidates() -> None:

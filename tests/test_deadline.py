@@ -1,7 +1,7 @@
 """The total deadline: it trims the schedule, bounds each attempt, and is validated.
 
-Time is injected: a clock the test owns, advanced by the attempts (each takes
-the time the test says) and by the sleeps (recorded, never slept).
+Time is injected: a `FakeClock` the test owns, advanced by the attempts (each
+takes the time the test says) and by its sleeps (recorded, never slept).
 """
 
 from __future__ import annotations
@@ -13,39 +13,18 @@ import httpx
 import pytest
 
 from resilient_transport import (
+    AsyncEvent,
     DeadlineExceeded,
     EventType,
     GiveUpReason,
     RequestContext,
     RetryingAsyncTransport,
 )
-from resilient_transport.testing import EventRecorder, RecordingSleep, ScriptedTransport
+from resilient_transport.testing import EventRecorder, FakeClock, ScriptedTransport
+
+from ._support import URL
 
 pytestmark = pytest.mark.anyio
-
-URL = "http://service.test/resource"
-
-
-class Clock:
-    """Monotonic seconds that move only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ClockSleep(RecordingSleep):
-    """Records each delay and moves the clock by it."""
-
-    def __init__(self, clock: Clock) -> None:
-        super().__init__()
-        self.clock = clock
-
-    async def __call__(self, delay: float) -> None:
-        await super().__call__(delay)
-        self.clock.now += delay
 
 
 class Timed(ScriptedTransport):
@@ -55,7 +34,7 @@ class Timed(ScriptedTransport):
     attempt's timeout extension and the exceptions it raised.
     """
 
-    def __init__(self, clock: Clock, took: float, outcome: Any) -> None:
+    def __init__(self, clock: FakeClock, took: float, outcome: Any) -> None:
         super().__init__(then=self._answer)
         self.clock, self.took, self.outcome = clock, took, outcome
         self.timeouts: list[dict[str, float | None]] = []
@@ -63,7 +42,7 @@ class Timed(ScriptedTransport):
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
         self.timeouts.append(dict(request.extensions["timeout"]))
-        self.clock.now += self.took
+        self.clock.advance(self.took)
         if isinstance(self.outcome, int):
             return httpx.Response(self.outcome, text=f"attempt {self.calls}")
         error = self.outcome(f"attempt {self.calls}", request=request)
@@ -71,13 +50,14 @@ class Timed(ScriptedTransport):
         raise error
 
 
-async def send(inner: Timed, clock: Clock, **kwargs: Any) -> tuple[Any, list[Any], ClockSleep]:
-    sleep = ClockSleep(clock)
+async def send(
+    inner: ScriptedTransport, clock: FakeClock, **kwargs: Any
+) -> tuple[Any, list[AsyncEvent]]:
     timeout = kwargs.pop("timeout", 5.0)
     kwargs.setdefault("jitter", 0.0)
     with EventRecorder() as recorder:
         transport = RetryingAsyncTransport(
-            inner, sleep=sleep, clock=clock, events=recorder.send, **kwargs
+            inner, sleep=clock.sleep, clock=clock, events=recorder.send, **kwargs
         )
         async with httpx.AsyncClient(transport=transport, timeout=timeout) as c:
             result: Any
@@ -85,22 +65,22 @@ async def send(inner: Timed, clock: Clock, **kwargs: Any) -> tuple[Any, list[Any
                 result = await c.get(URL)
             except httpx.HTTPError as exc:
                 result = exc
-        return result, recorder.events, sleep
+        return result, recorder.events
 
 
 # -- the schedule ----------------------------------------------------------------------
 
 
 async def test_a_deadline_trims_the_schedule_and_the_last_error_propagates() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=1.0, outcome=httpx.ConnectError)
     # Without the deadline: 10 retries. With it: attempt at 0-1 s, sleep 2,
     # attempt at 3-4 s, sleep 4, attempt at 8-9 s; the next sleep (8 s)
     # would end at 17 s, past 12 s, so it is not taken.
-    result, events, sleep = await send(
+    result, events = await send(
         inner, clock, max_retries=10, base_delay=2.0, max_delay=100.0, deadline=12.0
     )
-    assert sleep.delays == [2.0, 4.0]
+    assert clock.delays == [2.0, 4.0]
     assert inner.calls == 3
     assert result is inner.raised[-1]
     assert str(result) == "attempt 3"
@@ -115,41 +95,41 @@ async def test_a_deadline_trims_the_schedule_and_the_last_error_propagates() -> 
 
 
 async def test_a_sleep_that_would_end_exactly_at_the_deadline_is_not_taken() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=1.0, outcome=httpx.ConnectError)
-    result, events, sleep = await send(inner, clock, base_delay=2.0, deadline=3.0)
-    assert sleep.delays == []
+    result, events = await send(inner, clock, base_delay=2.0, deadline=3.0)
+    assert clock.delays == []
     assert inner.calls == 1
     assert isinstance(result, httpx.ConnectError)
     assert events[-1].reason is GiveUpReason.DEADLINE
 
 
 async def test_a_sleep_that_ends_just_before_the_deadline_is_taken() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=1.0, outcome=httpx.ConnectError)
-    _, events, sleep = await send(inner, clock, max_retries=1, base_delay=2.0, deadline=3.001)
-    assert sleep.delays == [2.0]
+    _, events = await send(inner, clock, max_retries=1, base_delay=2.0, deadline=3.001)
+    assert clock.delays == [2.0]
     assert inner.calls == 2
     assert events[-1].reason is GiveUpReason.EXHAUSTED
 
 
 async def test_a_deadline_cut_on_retried_statuses_returns_the_last_response() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=1.0, outcome=503)
-    result, events, sleep = await send(
+    result, events = await send(
         inner, clock, max_retries=10, base_delay=2.0, deadline=6.0, retry_statuses={503}
     )
-    assert sleep.delays == [2.0]
+    assert clock.delays == [2.0]
     assert inner.calls == 2
     assert (result.status_code, result.text) == (503, "attempt 2")
     assert (events[-1].event_type, events[-1].reason) == (EventType.SUCCESS, GiveUpReason.DEADLINE)
 
 
 async def test_a_retry_after_that_would_cross_the_deadline_gives_up_on_the_deadline() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = ScriptedTransport(httpx.Response(503, headers={"Retry-After": "30"}), then=200)
-    result, events, sleep = await send(
-        inner,  # type: ignore[arg-type]
+    result, events = await send(
+        inner,
         clock,
         retry_statuses={503},
         max_retry_after=60,
@@ -157,15 +137,15 @@ async def test_a_retry_after_that_would_cross_the_deadline_gives_up_on_the_deadl
     )
     assert result.status_code == 503
     assert inner.calls == 1
-    assert sleep.delays == []
+    assert clock.delays == []
     assert events[-1].reason is GiveUpReason.DEADLINE
 
 
 async def test_without_a_deadline_the_whole_schedule_runs() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=1.0, outcome=httpx.ConnectError)
-    _, events, sleep = await send(inner, clock, max_retries=4, base_delay=2.0, max_delay=100.0)
-    assert sleep.delays == [2.0, 4.0, 8.0, 16.0]
+    _, events = await send(inner, clock, max_retries=4, base_delay=2.0, max_delay=100.0)
+    assert clock.delays == [2.0, 4.0, 8.0, 16.0]
     assert events[-1].reason is GiveUpReason.EXHAUSTED
 
 
@@ -173,7 +153,7 @@ async def test_without_a_deadline_the_whole_schedule_runs() -> None:
 
 
 async def test_each_attempts_timeouts_are_clamped_to_the_time_left() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=0.5, outcome=httpx.ConnectError)
     await send(inner, clock, max_retries=5, base_delay=1.0, deadline=4.0)
     # First attempt: min(5, 4). It fails at 0.5 s, sleeps 1 s: 2.5 s left.
@@ -183,7 +163,7 @@ async def test_each_attempts_timeouts_are_clamped_to_the_time_left() -> None:
 
 
 async def test_a_phase_without_a_timeout_gets_the_time_left_and_a_shorter_one_is_kept() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=0.5, outcome=httpx.ConnectError)
     timeout = httpx.Timeout(None, connect=1.0)
     await send(inner, clock, max_retries=1, base_delay=1.0, deadline=4.0, timeout=timeout)
@@ -194,7 +174,7 @@ async def test_a_phase_without_a_timeout_gets_the_time_left_and_a_shorter_one_is
 
 
 async def test_without_a_deadline_the_timeouts_are_left_alone() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     inner = Timed(clock, took=0.5, outcome=httpx.ConnectError)
     await send(inner, clock, max_retries=1, base_delay=1.0, timeout=httpx.Timeout(7.0, pool=None))
     assert inner.timeouts == [{"connect": 7.0, "read": 7.0, "write": 7.0, "pool": None}] * 2
@@ -239,7 +219,7 @@ async def test_a_request_without_timeouts_gets_the_time_left_on_every_phase() ->
     # Sent straight to the transport, not through a client: no timeout extension.
     # The timeouts are read as the attempt sees them: the transport hands the
     # request back with the caller's own extensions (see test_redirects.py).
-    clock = Clock()
+    clock = FakeClock(1000.0)
     seen: list[object] = []
 
     def answer(request: httpx.Request) -> httpx.Response:

@@ -25,7 +25,7 @@ from resilient_transport._cli.describe import (
 from ._cli_support import REFUSED
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import ExceptionGroup
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 
 # -- retries and outcomes -------------------------------------------------------------

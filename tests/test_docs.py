@@ -38,6 +38,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -206,7 +207,7 @@ def _runnable(block: Block) -> bool:
 def started_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[object]]]:
     """Start every selected block at once, WORKERS at a time; each test awaits its own."""
     selected = [
-        item.callspec.params["block"]
+        cast("Block", item.callspec.params["block"])
         for item in request.session.items
         if isinstance(item, pytest.Function) and item.function is test_python_block_runs
     ]

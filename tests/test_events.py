@@ -27,9 +27,19 @@ from resilient_transport.testing import (
     ScriptedTransport,
 )
 
+from ._support import URL, Outcome, run
+
 pytestmark = pytest.mark.anyio
 
-URL = "http://service.test/items?page=2"
+#: A query the events keep as it is (page is no secret).
+QUERY_URL = f"{URL}?page=2"
+
+
+async def send(inner: httpx.AsyncBaseTransport, **kwargs: Any) -> Outcome:
+    """`run` a GET of `QUERY_URL`, request id "r1"."""
+    return await run(inner, url=QUERY_URL, extensions={"retry": {"request_id": "r1"}}, **kwargs)
+
+
 R, S, E, T, C = (
     EventType.RETRY,
     EventType.SUCCESS,
@@ -39,23 +49,10 @@ R, S, E, T, C = (
 )
 
 
-async def run(
-    inner: httpx.AsyncBaseTransport, recorder: EventRecorder, **kwargs: Any
-) -> httpx.Response | BaseException:
-    kwargs.setdefault("sleep", RecordingSleep())
-    transport = RetryingAsyncTransport(inner, events=recorder.send, **kwargs)
-    async with httpx.AsyncClient(transport=transport) as client:
-        try:
-            return await client.get(URL, extensions={"retry": {"request_id": "r1"}})
-        except Exception as exc:
-            return exc
-
-
 async def test_two_failures_then_success_emit_retry_retry_success() -> None:
-    with EventRecorder() as recorder:
-        response = await run(FlakyTransport(failures=2), recorder)
-        events = recorder.events
-    assert isinstance(response, httpx.Response)
+    sent = await send(FlakyTransport(failures=2))
+    events = sent.events
+    assert isinstance(sent.result, httpx.Response)
     assert [e.event_type for e in events] == [R, R, S]
     assert [e.context.current_attempt for e in events] == [1, 2, 2]
     assert [e.attempts for e in events] == [1, 2, 3]
@@ -68,9 +65,7 @@ async def test_two_failures_then_success_emit_retry_retry_success() -> None:
 
 async def test_the_kth_retry_event_carries_current_attempt_k_and_its_exception() -> None:
     errors = [httpx.ConnectError(f"refused {i}") for i in range(3)]
-    with EventRecorder() as recorder:
-        await run(ScriptedTransport(*errors), recorder, max_retries=3)
-        events = recorder.events
+    events = (await send(ScriptedTransport(*errors), max_retries=3)).events
     retries = [e for e in events if e.event_type is R]
     assert [(e.context.current_attempt, e.error) for e in retries] == [
         (1, errors[0]),
@@ -80,9 +75,8 @@ async def test_the_kth_retry_event_carries_current_attempt_k_and_its_exception()
 
 
 async def test_exhausted_retries_emit_retry_retry_error_with_current_attempt_three() -> None:
-    with EventRecorder() as recorder:
-        outcome = await run(FlakyTransport(failures=9), recorder, max_retries=2)
-        events = recorder.events
+    sent = await send(FlakyTransport(failures=9), max_retries=2)
+    outcome, events = sent.result, sent.events
     assert isinstance(outcome, httpx.ConnectError)
     assert [e.event_type for e in events] == [R, R, E]
     assert events[-1].context.current_attempt == 3
@@ -97,9 +91,8 @@ async def test_exhausted_retries_emit_retry_retry_error_with_current_attempt_thr
     ids=lambda e: type(e).__name__,
 )
 async def test_a_timeout_emits_timeout(error: Exception) -> None:
-    with EventRecorder() as recorder:
-        outcome = await run(ScriptedTransport(error), recorder)
-        events = recorder.events
+    sent = await send(ScriptedTransport(error))
+    outcome, events = sent.result, sent.events
     assert outcome is error
     assert [e.event_type for e in events] == [T]
     assert events[0].error is error
@@ -108,24 +101,20 @@ async def test_a_timeout_emits_timeout(error: Exception) -> None:
 
 
 async def test_a_timeout_after_retries_is_the_terminal_timeout() -> None:
-    with EventRecorder() as recorder:
-        await run(ScriptedTransport(httpx.ConnectError("x"), httpx.ReadTimeout("t")), recorder)
-        assert recorder.types() == [R, T]
+    sent = await send(ScriptedTransport(httpx.ConnectError("x"), httpx.ReadTimeout("t")))
+    assert [e.event_type for e in sent.events] == [R, T]
 
 
 async def test_a_non_retryable_error_emits_error() -> None:
     error = httpx.ReadError("reset")
-    with EventRecorder() as recorder:
-        outcome = await run(ScriptedTransport(error), recorder)
-        events = recorder.events
+    sent = await send(ScriptedTransport(error))
+    outcome, events = sent.result, sent.events
     assert outcome is error
     assert [(e.event_type, e.reason) for e in events] == [(E, GiveUpReason.NOT_RETRYABLE)]
 
 
 async def test_an_http_error_status_is_a_success_event() -> None:
-    with EventRecorder() as recorder:
-        await run(ScriptedTransport(503), recorder)
-        events = recorder.events
+    events = (await send(ScriptedTransport(503))).events
     assert [(e.event_type, e.status_code) for e in events] == [(S, 503)]
 
 
@@ -144,7 +133,7 @@ async def test_cancelled_during_an_attempt_emits_cancelled_and_no_further_attemp
             httpx.AsyncClient(transport=transport) as client,
             anyio.create_task_group() as tg,
         ):
-            tg.start_soon(client.get, URL)
+            tg.start_soon(client.get, QUERY_URL)
             await started.wait()
             tg.cancel_scope.cancel()
         events = recorder.events
@@ -165,7 +154,7 @@ async def test_cancelled_during_backoff_emits_cancelled_and_no_further_attempt()
             httpx.AsyncClient(transport=transport) as client,
             anyio.create_task_group() as tg,
         ):
-            tg.start_soon(client.get, URL)
+            tg.start_soon(client.get, QUERY_URL)
             while not sleep.sleeping:
                 await anyio.lowlevel.checkpoint()
             tg.cancel_scope.cancel()
@@ -183,17 +172,15 @@ async def test_a_keyboard_interrupt_in_an_attempt_is_an_error_event_and_propagat
         )
         async with httpx.AsyncClient(transport=transport) as client:
             with pytest.raises(KeyboardInterrupt):
-                await client.get(URL)
+                await client.get(QUERY_URL)
         assert recorder.types() == [E]
 
 
 async def test_events_carry_method_url_elapsed_and_a_timestamp() -> None:
     ticks = iter([10.0, 10.5, 11.25, 12.0, 13.0])
-    with EventRecorder() as recorder:
-        await run(FlakyTransport(failures=1), recorder, clock=lambda: next(ticks))
-        events = recorder.events
+    events = (await send(FlakyTransport(failures=1), clock=lambda: next(ticks))).events
     assert [e.method for e in events] == ["GET", "GET"]
-    assert [e.url for e in events] == [URL, URL]
+    assert [e.url for e in events] == [QUERY_URL, QUERY_URL]
     assert [e.elapsed for e in events] == [0.5, 1.25]
     assert all(math.isfinite(e.timestamp) and e.timestamp > 1e9 for e in events)
     assert all(e.is_terminal is (e.event_type is not R) for e in events)
@@ -241,7 +228,7 @@ async def test_a_full_stream_drops_events_and_counts_them() -> None:
             FlakyTransport(failures=2), events=send, sleep=RecordingSleep()
         )
         async with httpx.AsyncClient(transport=transport) as client:
-            response = await client.get(URL)
+            response = await client.get(QUERY_URL)
         assert response.status_code == 200
         assert transport.dropped_events == 2
         assert receive.receive_nowait().event_type is R  # the one that fit
@@ -255,7 +242,7 @@ async def test_a_closed_receiver_stops_emission_quietly() -> None:
     )
     async with httpx.AsyncClient(transport=transport) as client:
         for _ in range(3):
-            response = await client.get(URL)
+            response = await client.get(QUERY_URL)
             assert response.status_code == 200
     assert transport.dropped_events == 0
 
@@ -265,7 +252,7 @@ async def test_aclose_closes_the_event_send_stream() -> None:
     async with receive:
         transport = RetryingAsyncTransport(FlakyTransport(failures=0), events=send)
         async with httpx.AsyncClient(transport=transport) as client:
-            await client.get(URL)
+            await client.get(QUERY_URL)
         assert receive.receive_nowait().event_type is S
         with pytest.raises(anyio.EndOfStream):
             receive.receive_nowait()
@@ -282,11 +269,13 @@ async def test_a_stream_that_raises_anything_else_counts_drops_and_logs_once(
             pass
 
     transport = RetryingAsyncTransport(
-        FlakyTransport(failures=1), events=Broken(), sleep=RecordingSleep()
+        FlakyTransport(failures=1),
+        events=Broken(),  # type: ignore[arg-type]  # not a stream: duck-typed on purpose
+        sleep=RecordingSleep(),
     )
     async with httpx.AsyncClient(transport=transport) as client:
-        await client.get(URL)
-        await client.get(URL)
+        await client.get(QUERY_URL)
+        await client.get(QUERY_URL)
     assert transport.dropped_events == 4
     assert len([r for r in caplog.records if r.name == "resilient_transport"]) == 1
 
@@ -294,7 +283,7 @@ async def test_a_stream_that_raises_anything_else_counts_drops_and_logs_once(
 async def test_without_a_stream_nothing_is_emitted_or_counted() -> None:
     transport = RetryingAsyncTransport(FlakyTransport(failures=1), sleep=RecordingSleep())
     async with httpx.AsyncClient(transport=transport) as client:
-        await client.get(URL)
+        await client.get(QUERY_URL)
     assert transport.dropped_events == 0
 
 

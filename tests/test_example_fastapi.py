@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -90,7 +90,7 @@ def upstream_app() -> FastAPI:
     return upstream
 
 
-def serve(app: Any, *, lifespan: str = "on") -> QuietServer:
+def serve(app: Any, *, lifespan: Literal["auto", "on", "off"] = "on") -> QuietServer:
     config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", ws="none", http="h11")
     return QuietServer(config)
 

@@ -109,7 +109,11 @@ async def test_proxied_requests_route_through_the_replaced_proxy_transport(
         default = client._transport
         proxy = next(t for t in client._mounts.values() if t is not None)
         seen: list[object] = []
-        replace_transports(client, lambda transport, seen=seen: Replacement(transport, seen))
+
+        def replace(transport: httpx.AsyncBaseTransport, seen: list[object] = seen) -> Replacement:
+            return Replacement(transport, seen)
+
+        replace_transports(client, replace)
         async with client:
             await client.get("http://service.test/")
             await client.get("http://direct.test/")

@@ -24,9 +24,9 @@ from resilient_transport.integrations.logs import (
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 
-pytestmark = pytest.mark.anyio
+from ._support import URL
 
-URL = "http://service.test/items"
+pytestmark = pytest.mark.anyio
 
 
 async def run_logged(

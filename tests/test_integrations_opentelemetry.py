@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -38,9 +38,9 @@ from resilient_transport.integrations.opentelemetry import (
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 from resilient_transport.transports.opentelemetry import TracingTransport
 
-pytestmark = pytest.mark.anyio
+from ._support import URL
 
-URL = "http://service.test/items"
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
@@ -80,6 +80,12 @@ def points(reader: InMemoryMetricReader, name: str) -> list[Any]:
     return found
 
 
+def attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """A finished span's attributes (the SDK types them as optional)."""
+    assert span.attributes is not None
+    return span.attributes
+
+
 def spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return sorted(exporter.get_finished_spans(), key=lambda span: span.start_time or 0)
 
@@ -100,7 +106,7 @@ async def test_two_connect_failures_then_success_give_resend_count_2_and_two_ret
     attempts = spans(exporter)
     assert [span.name for span in attempts] == ["GET", "GET", "GET"]
     assert all(span.kind is SpanKind.CLIENT for span in attempts)
-    assert [span.attributes.get("http.request.resend_count") for span in attempts] == [
+    assert [attributes(span).get("http.request.resend_count") for span in attempts] == [
         None,
         1,
         2,
@@ -110,12 +116,12 @@ async def test_two_connect_failures_then_success_give_resend_count_2_and_two_ret
         StatusCode.ERROR,
         StatusCode.UNSET,
     ]
-    assert [span.attributes.get("error.type") for span in attempts] == [
+    assert [attributes(span).get("error.type") for span in attempts] == [
         "httpx.ConnectError",
         "httpx.ConnectError",
         None,
     ]
-    last = attempts[-1].attributes
+    last = attributes(attempts[-1])
     assert last["http.response.status_code"] == 200
     assert (last["server.address"], last["server.port"]) == ("service.test", 80)
     assert last["url.full"] == URL
@@ -211,17 +217,17 @@ async def test_real_refused_connections_then_success_make_three_client_spans(
             response = await client.get(late_server.url)
     assert response.text == "ok"
     attempts = spans(exporter)
-    assert [span.attributes.get("http.request.resend_count") for span in attempts] == [
+    assert [attributes(span).get("http.request.resend_count") for span in attempts] == [
         None,
         1,
         2,
     ]
-    assert [span.attributes.get("error.type") for span in attempts[:2]] == [
+    assert [attributes(span).get("error.type") for span in attempts[:2]] == [
         "httpx.ConnectError",
         "httpx.ConnectError",
     ]
-    assert attempts[2].attributes["network.protocol.version"] == "1.1"
-    assert attempts[2].attributes["server.address"] == "127.0.0.1"
+    assert attributes(attempts[2])["network.protocol.version"] == "1.1"
+    assert attributes(attempts[2])["server.address"] == "127.0.0.1"
     (retries,) = points(reader, RETRIES)
     assert retries.value == 2
 
@@ -275,10 +281,10 @@ async def test_a_retried_error_status_is_an_error_span_and_counted_by_code(
         await client.wait_for_all_requests()
     assert response.status_code == 200
     first, second = spans(exporter)
-    assert first.attributes["error.type"] == "503"
-    assert first.attributes["http.response.status_code"] == 503
+    assert attributes(first)["error.type"] == "503"
+    assert attributes(first)["http.response.status_code"] == 503
     assert first.status.status_code is StatusCode.ERROR
-    assert second.attributes["http.request.resend_count"] == 1
+    assert attributes(second)["http.request.resend_count"] == 1
     (retries,) = points(reader, RETRIES)
     assert retries.attributes["error.type"] == "503"
 
@@ -322,11 +328,11 @@ async def test_url_full_redacts_credentials_and_signatures(
     async with httpx.AsyncClient(transport=tracing) as client:
         await client.get("https://bob:pw@service.test:8443/f?sig=abc&X-Goog-Signature=d&page=2")
     (span,) = spans(exporter)
-    assert span.attributes["url.full"] == (
+    assert attributes(span)["url.full"] == (
         "https://REDACTED:REDACTED@service.test:8443/f?sig=REDACTED&X-Goog-Signature=REDACTED&page=2"
     )
-    assert span.attributes["server.port"] == 8443
-    assert "http.request.resend_count" not in span.attributes
+    assert attributes(span)["server.port"] == 8443
+    assert "http.request.resend_count" not in attributes(span)
 
 
 async def test_url_full_follows_the_librarys_redaction_rule(
@@ -338,7 +344,7 @@ async def test_url_full_follows_the_librarys_redaction_rule(
     async with httpx.AsyncClient(transport=tracing) as client:
         await client.get("https://u:p@service.test/f?API_KEY=k&Access_Token=t&SIG=s&page=2")
         await client.get("https://service.test/f?page=2&sort=name")
-    assert [span.attributes["url.full"] for span in spans(exporter)] == [
+    assert [attributes(span)["url.full"] for span in spans(exporter)] == [
         "https://REDACTED:REDACTED@service.test/f"
         "?API_KEY=REDACTED&Access_Token=REDACTED&SIG=REDACTED&page=2",
         "https://service.test/f?page=2&sort=name",
@@ -353,10 +359,10 @@ async def test_an_unknown_method_is_reported_as_other(
         await client.request("PURGE", "https://service.test/cache")
     (span,) = spans(exporter)
     assert span.name == "HTTP"
-    assert span.attributes["http.request.method"] == "_OTHER"
-    assert span.attributes["http.request.method_original"] == "PURGE"
-    assert span.attributes["server.port"] == 443
-    assert span.attributes["error.type"] == "404"
+    assert attributes(span)["http.request.method"] == "_OTHER"
+    assert attributes(span)["http.request.method_original"] == "PURGE"
+    assert attributes(span)["server.port"] == 443
+    assert attributes(span)["error.type"] == "404"
 
 
 async def test_an_error_that_quotes_a_header_value_is_recorded_without_its_text(
@@ -369,7 +375,7 @@ async def test_an_error_that_quotes_a_header_value_is_recorded_without_its_text(
         with pytest.raises(httpx.LocalProtocolError):
             await client.get(URL, headers={"Authorization": "Bearer sk-live-123\n"})
     (span,) = spans(exporter)
-    assert span.attributes["error.type"] == "httpx.LocalProtocolError"
+    assert attributes(span)["error.type"] == "httpx.LocalProtocolError"
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "LocalProtocolError"
     assert span.events == ()  # no exception event: it would carry the message
@@ -406,7 +412,7 @@ async def test_a_cancelled_attempt_ends_its_span_without_an_error_status(
                 await started.wait()
                 tg.cancel_scope.cancel()
     (span,) = spans(exporter)
-    assert span.attributes["error.type"] == anyio.get_cancelled_exc_class().__module__ + "." + (
+    assert attributes(span)["error.type"] == anyio.get_cancelled_exc_class().__module__ + "." + (
         anyio.get_cancelled_exc_class().__qualname__
     )
     assert span.status.status_code is StatusCode.UNSET

@@ -23,9 +23,10 @@ from resilient_transport.integrations.prometheus import (
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 
+from ._support import URL
+
 pytestmark = pytest.mark.anyio
 
-URL = "http://service.test/items"
 WHERE = {"method": "GET", "server_address": "service.test"}
 
 

@@ -22,9 +22,9 @@ from resilient_transport import (
 )
 from resilient_transport.testing import FlakyTransport, RecordingSleep
 
-pytestmark = pytest.mark.anyio
+from ._support import URL
 
-URL = "http://service.test/"
+pytestmark = pytest.mark.anyio
 
 
 def event(kind: EventType, request_id: str, attempts: int = 1, **kwargs: Any) -> AsyncEvent:

@@ -15,7 +15,7 @@ import pytest
 from resilient_transport import GiveUpReason, RetryingAsyncTransport
 from resilient_transport.testing import RecordingSleep, ScriptedTransport
 
-from ._policy_support import EVERY_OPTION, run
+from ._support import EVERY_OPTION, run
 
 pytestmark = pytest.mark.anyio
 

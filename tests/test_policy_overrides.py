@@ -13,7 +13,7 @@ import pytest
 from resilient_transport import GiveUpReason, RetryingAsyncTransport
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
 
-from ._policy_support import URL, run
+from ._support import URL, run
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +72,7 @@ async def test_max_retry_after_can_be_lowered_and_raised_for_one_request() -> No
 
 
 async def test_a_deadline_can_be_set_and_lifted_for_one_request() -> None:
-    strict = {"deadline": 1.0, "base_delay": 1.0, "jitter": 0.0}
+    strict: dict[str, Any] = {"deadline": 1.0, "base_delay": 1.0, "jitter": 0.0}
     set_here = await run(FlakyTransport(failures=1), extensions={"retry": strict})
     lifted = await run(
         FlakyTransport(failures=1), **strict, extensions={"retry": {"deadline": None}}

@@ -1,6 +1,6 @@
 """The retry policy against real servers on 127.0.0.1: TLS, Retry-After, leaks, disconnects.
 
-Each test starts its own server (``tests/_policy_server.py``) in its own event
+Each test starts its own server (``tests/_server.py``) in its own event
 loop, and counts what reached it: TCP connections and requests. Sleeps are
 recorded, never slept.
 """
@@ -27,7 +27,7 @@ from resilient_transport import (
 )
 from resilient_transport.testing import EventRecorder, RecordingSleep
 
-from ._policy_server import Reply, ScriptedServer, serving
+from ._server import Reply, ScriptedServer, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -183,7 +183,9 @@ async def test_retried_responses_are_released_so_one_connection_serves_every_att
     # Two 503s then a 200, twenty times. With a pool of one connection, a
     # retried response left open would hold it, and the next attempt would
     # wait for the pool until PoolTimeout.
-    server = ScriptedServer(then=lambda i: Reply(503, body=b"busy") if i % 3 < 2 else Reply())
+    server = ScriptedServer(
+        then=lambda r: Reply(503, body=b"busy") if r.index % 3 < 2 else Reply()
+    )
     transport = RetryingAsyncTransport(
         httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1)),
         retry_statuses={503},
@@ -204,7 +206,7 @@ async def test_a_retried_response_with_a_large_body_is_closed_not_leaked() -> No
     # A body past the drain limit is not read to the end: its connection is
     # closed instead of reused. Still never held: the pool of one never jams.
     big = b"x" * 300_000
-    server = ScriptedServer(then=lambda i: Reply(503, body=big) if i % 2 == 0 else Reply())
+    server = ScriptedServer(then=lambda r: Reply(503, body=big) if r.index % 2 == 0 else Reply())
     transport = RetryingAsyncTransport(
         httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1)),
         retry_statuses={503},

@@ -1,7 +1,7 @@
 """Every refused retry is visible, and a cancellation is never retried.
 
 Every terminal event says why the request was not retried (again): one
-scenario per :class:`GiveUpReason` (``CANCELLED`` in the cancellation tests
+scenario per `GiveUpReason` (``CANCELLED`` in the cancellation tests
 at the end).
 """
 
@@ -28,8 +28,8 @@ from resilient_transport.testing import (
     ScriptedTransport,
 )
 
-from ._policy_support import EVERY_OPTION, URL, Outcome, run
 from ._retry_table import table
+from ._support import EVERY_OPTION, URL, Outcome, run
 
 pytestmark = pytest.mark.anyio
 

@@ -14,9 +14,9 @@ import pytest
 from resilient_transport import RequestContext, RetryingAsyncTransport
 from resilient_transport.testing import RecordingSleep, ScriptedTransport
 
-pytestmark = pytest.mark.anyio
+from ._support import URL
 
-URL = "http://service.test/start"
+pytestmark = pytest.mark.anyio
 
 
 def hop_script() -> ScriptedTransport:

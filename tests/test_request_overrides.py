@@ -23,9 +23,9 @@ from resilient_transport.testing import (
     ScriptedTransport,
 )
 
-pytestmark = pytest.mark.anyio
+from ._support import URL
 
-URL = "http://service.test/"
+pytestmark = pytest.mark.anyio
 
 
 async def send(

@@ -19,9 +19,10 @@ from resilient_transport import EventType, GiveUpReason, RetryingAsyncTransport
 from resilient_transport._retry_after import parse_retry_after, retry_after_delay
 from resilient_transport.testing import EventRecorder, RecordingSleep, ScriptedTransport
 
+from ._support import URL
+
 pytestmark = pytest.mark.anyio
 
-URL = "http://service.test/resource"
 # Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
 EXAMPLE = 784111777.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import anyio
@@ -13,6 +14,7 @@ from resilient_transport import AsyncEvent, EventMonitor, EventType, RetryingAsy
 from resilient_transport._sleep import instant_sleep_enabled
 from resilient_transport.testing import (
     EventRecorder,
+    FakeClock,
     FlakyTransport,
     RecordingSleep,
     set_instant_sleep,
@@ -44,6 +46,88 @@ async def test_an_event_recorder_is_also_a_monitor_callback() -> None:
             async with httpx.AsyncClient(transport=transport) as client:
                 await client.get("http://service.test/")
         assert recorder.types() == [EventType.RETRY, EventType.SUCCESS]
+
+
+# -- a clock the test owns ----------------------------------------------------------------
+
+
+def test_a_fake_clock_moves_only_when_advanced() -> None:
+    clock = FakeClock(10)
+    assert (clock(), clock.now) == (10.0, 10.0)
+    clock.advance(1.5)
+    clock.advance(0)
+    assert clock() == 11.5
+    assert clock.delays == []
+
+
+@pytest.mark.parametrize(
+    ("start", "error", "message"),
+    [
+        ("0", TypeError, "start must be a number, got '0'"),
+        (True, TypeError, "start must be a number, got True"),
+        (math.inf, ValueError, "start must be finite, got inf"),
+    ],
+)
+def test_a_fake_clock_refuses_a_start_that_is_not_a_finite_number(
+    start: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        FakeClock(start)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error", "message"),
+    [
+        (-0.5, ValueError, r"seconds must be >= 0, got -0\.5"),
+        (math.nan, ValueError, "seconds must be finite, got nan"),
+        (None, TypeError, "seconds must be a number, got None"),
+    ],
+)
+def test_a_fake_clock_never_goes_back(
+    seconds: object, error: type[Exception], message: str
+) -> None:
+    clock = FakeClock()
+    with pytest.raises(error, match=message):
+        clock.advance(seconds)  # type: ignore[arg-type]
+    assert clock() == 0.0
+
+
+async def test_a_fake_clocks_sleep_records_the_delay_and_advances_instead_of_waiting() -> None:
+    clock = FakeClock()
+    with anyio.fail_after(30):  # a hang guard: the sleeps are never real
+        await clock.sleep(3600.0)
+        await clock.sleep(-1.0)  # as anyio.sleep: returns at once
+    assert clock.delays == [3600.0, -1.0]
+    assert (clock(), clock.total) == (3600.0, 3599.0)
+
+
+async def test_a_cancelled_fake_sleep_is_a_checkpoint_and_does_not_move_the_clock() -> None:
+    clock = FakeClock()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await clock.sleep(5.0)
+    assert scope.cancelled_caught
+    assert (clock.delays, clock()) == ([5.0], 0.0)
+
+
+async def test_a_fake_clock_makes_a_transports_deadline_exact() -> None:
+    clock = FakeClock()
+    inner = FlakyTransport(failures=99)
+    transport = RetryingAsyncTransport(
+        inner,
+        clock=clock,
+        sleep=clock.sleep,
+        max_retries=10,
+        base_delay=1.0,
+        jitter=0.0,
+        deadline=10.0,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://service.test/")
+    # 1 + 2 + 4 = 7 s slept; the next sleep (8 s) would cross the 10 s deadline.
+    assert clock.delays == [1.0, 2.0, 4.0]
+    assert (inner.calls, clock()) == (4, 7.0)
 
 
 # -- one switch makes every transport's backoff instant ------------------------------------

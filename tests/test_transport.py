@@ -30,11 +30,10 @@ from resilient_transport.testing import (
     ScriptedTransport,
 )
 
-from .servers import free_port
+from ._server import free_port
+from ._support import URL
 
 pytestmark = pytest.mark.anyio
-
-URL = "http://service.test/resource"
 
 
 def refused() -> httpx.ConnectError:
@@ -433,7 +432,7 @@ class HttpcoreTransport(httpx.AsyncBaseTransport):
                 target=request.url.raw_path,
             ),
             headers=request.headers.raw,
-            content=request.stream,  # type: ignore[arg-type]
+            content=request.stream,
         )
         response = await self.pool.handle_async_request(raw)
         return httpx.Response(response.status, headers=response.headers, content=b"")
@@ -510,7 +509,7 @@ def test_unknown_keywords_and_extra_positionals_are_rejected() -> None:
     with pytest.raises(TypeError):
         RetryingAsyncTransport(None, max_retires=3)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        RetryingAsyncTransport(None, 3)  # type: ignore[misc]
+        RetryingAsyncTransport(None, 3)  # type: ignore[call-arg]
 
 
 async def test_none_means_a_default_httpx_transport() -> None:

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from resilient_transport import RequestContext, RetryingAsyncTransport
 from resilient_transport._retry_after import parse_retry_after
 from resilient_transport.testing import FlakyTransport, RecordingSleep, ScriptedTransport
+from tests._support import URL
 
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
 FUZZ_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-URL = "http://service.test/"
 FIELDS = [field.name for field in dataclasses.fields(RequestContext)]
 # The transport's keywords that set a RequestContext default.
 VALUE_KEYWORDS = [

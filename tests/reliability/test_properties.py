@@ -32,14 +32,13 @@ from resilient_transport.testing import (
     RecordingSleep,
     ScriptedTransport,
 )
+from tests._support import URL
 
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
 ASYNC_SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 PURE_SETTINGS = settings(max_examples=300, deadline=None)
-
-URL = "http://service.test/"
 
 
 # -- attempts for any script --------------------------------------------------

@@ -26,7 +26,7 @@ from resilient_transport import (
     create_async_resilient_client,
     simple_async_request,
 )
-from resilient_transport.testing import EventRecorder, FlakyTransport, RecordingSleep
+from resilient_transport.testing import EventRecorder, FakeClock, FlakyTransport, RecordingSleep
 
 
 async def transport_usage(url: str) -> None:
@@ -125,6 +125,11 @@ async def testing_usage() -> None:
         assert_type(recorder.events, list[AsyncEvent])
     assert_type(inner.calls, int)
     assert_type(sleep.delays, list[float])
+    clock = FakeClock()
+    RetryingAsyncTransport(inner, clock=clock, sleep=clock.sleep, deadline=5.0)
+    clock.advance(1.5)
+    assert_type(clock(), float)
+    assert_type(clock.delays, list[float])
 
 
 def redaction_usage(url: httpx.URL) -> None:

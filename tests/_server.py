@@ -1,14 +1,20 @@
-"""A scripted HTTP/1.1 server on 127.0.0.1 (h11, optionally TLS) for the policy tests.
+"""The suite's one local HTTP/1.1 server: scripted, on 127.0.0.1 (h11, optionally TLS).
 
 It runs in the test's own event loop (asyncio or trio, through anyio), answers
-each request with the next :class:`Reply` of a script, and counts what a
-retry policy must be judged by: TCP connections accepted, TLS handshakes that
-failed, requests received.
+each request with the next `Reply` of a script (a status, a drop, a hang, a
+trickled head), and counts what a retry policy must be judged by: TCP
+connections accepted, TLS handshakes that failed, requests received. The
+``local_server`` fixture (``conftest.py``) runs one that answers `echo`.
+
+The raw fault-injecting server of ``tests/reliability/_rawserver.py`` stays
+apart: it breaks HTTP itself (malformed heads, resets mid-body, half-closed
+sockets), which an h11 server refuses to do by design.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -53,12 +59,27 @@ class Reply:
 
 @dataclasses.dataclass
 class Received:
-    """One request as the server read it."""
+    """One request as the server read it; ``index`` counts from 0 over the server's life."""
 
+    index: int
     method: str
     target: str
     headers: dict[str, str]
     body: bytes
+
+
+def echo(request: Received) -> Reply:
+    """A 200 whose body names the request: ``"POST /echo"``."""
+    return Reply(
+        200, {"content-type": "text/plain"}, f"{request.method} {request.target}".encode()
+    )
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 with nothing listening on it (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class ScriptedServer:
@@ -66,7 +87,7 @@ class ScriptedServer:
 
     Args:
         script: Replies in order.
-        then: The reply once the script is spent.
+        then: The reply once the script is spent, or a function of the request.
         ssl_context: Serve TLS with this context.
 
     Attributes:
@@ -78,22 +99,34 @@ class ScriptedServer:
     def __init__(
         self,
         *script: Reply,
-        then: Reply | Callable[[int], Reply] = Reply(),
+        then: Reply | Callable[[Received], Reply] = Reply(),
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._script: Sequence[Reply] = script
         self._then = then
         self._ssl_context = ssl_context
+        #: The base URL, once `serving` runs the server.
+        self.url = ""
         self.connections = 0
         self.handshake_failures = 0
         #: Bytes of trickled response heads sent so far.
         self.trickled = 0
         self.requests: list[Received] = []
 
-    def _reply(self, index: int) -> Reply:
-        if index < len(self._script):
-            return self._script[index]
-        return self._then(index) if callable(self._then) else self._then
+    @property
+    def scheme(self) -> str:
+        """``"https"`` when serving TLS, else ``"http"``."""
+        return "http" if self._ssl_context is None else "https"
+
+    @property
+    def served(self) -> list[str]:
+        """Every request read, as ``"METHOD target"``."""
+        return [f"{r.method} {r.target}" for r in self.requests]
+
+    def _reply(self, request: Received) -> Reply:
+        if request.index < len(self._script):
+            return self._script[request.index]
+        return self._then(request) if callable(self._then) else self._then
 
     async def handle(self, raw: anyio.abc.SocketStream) -> None:
         """Serve one connection until either side closes it."""
@@ -133,13 +166,14 @@ class ScriptedServer:
                     return
             self.requests.append(
                 Received(
+                    len(self.requests),
                     event.method.decode(),
                     event.target.decode(),
                     {k.decode(): v.decode() for k, v in event.headers},
                     body,
                 )
             )
-            reply = self._reply(len(self.requests) - 1)
+            reply = self._reply(self.requests[-1])
             if reply.action == "drop":
                 return
             if reply.action == "hang":
@@ -178,10 +212,10 @@ async def serving(server: ScriptedServer) -> AsyncIterator[str]:
     """Run ``server`` on 127.0.0.1 for the block; yield its base URL."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    scheme = "http" if server._ssl_context is None else "https"
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, server.handle)
+        server.url = f"{server.scheme}://127.0.0.1:{port}"
         try:
-            yield f"{scheme}://127.0.0.1:{port}"
+            yield server.url
         finally:
             tg.cancel_scope.cancel()

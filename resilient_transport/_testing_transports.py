@@ -1,0 +1,183 @@
+"""The inner transports of `resilient_transport.testing`: counting, flaky and scripted.
+
+Re-exported by `resilient_transport.testing`, which is where users import them.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Awaitable, Callable
+from typing import Union
+
+import httpx
+
+from ._context import RequestContext
+
+__all__ = ["CountingTransport", "FlakyTransport", "Handler", "Outcome", "ScriptedTransport"]
+
+#: What answers a request: a function of the request that returns a response
+#: (or an awaitable of one).
+Handler = Callable[[httpx.Request], Union[httpx.Response, Awaitable[httpx.Response]]]  # noqa: UP007
+#: One step of a script: an exception (instance or class) to raise, a status
+#: code or a response to return, or a handler to call.
+Outcome = Union[BaseException, type[BaseException], int, httpx.Response, Handler]  # noqa: UP007
+
+
+def _ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, text="ok")
+
+
+def _raise(error: BaseException | type[BaseException], request: httpx.Request) -> None:
+    if isinstance(error, type):
+        if issubclass(error, httpx.RequestError):
+            raise error("simulated failure", request=request)
+        raise error("simulated failure")
+    raise error
+
+
+async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
+    if isinstance(outcome, BaseException) or (
+        isinstance(outcome, type) and issubclass(outcome, BaseException)
+    ):
+        _raise(outcome, request)
+    if isinstance(outcome, int):
+        return httpx.Response(outcome, request=request)
+    if isinstance(outcome, httpx.Response):
+        return outcome
+    answer = outcome(request)  # type: ignore[operator]
+    if isinstance(answer, Awaitable):
+        answer = await answer
+    assert isinstance(answer, httpx.Response)
+    return answer
+
+
+class _Counting(httpx.AsyncBaseTransport):
+    """The bookkeeping every helper transport here keeps of the attempts it sees."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.requests: list[httpx.Request] = []
+        self.contexts: list[RequestContext | None] = []
+        self.urls: list[httpx.URL] = []
+        self.attempts: collections.Counter[str] = collections.Counter()
+        self.closed = False
+
+    def _record(self, request: httpx.Request) -> str:
+        """Book one attempt of ``request``; return its request id ("" if none)."""
+        self.calls += 1
+        self.requests.append(request)
+        self.urls.append(request.url)
+        ctx = request.extensions.get("retry")
+        ctx = ctx if isinstance(ctx, RequestContext) else None
+        self.contexts.append(ctx)
+        request_id = "" if ctx is None else ctx.request_id
+        self.attempts[request_id] += 1
+        return request_id
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class CountingTransport(_Counting):
+    """Wraps a real inner transport and books every attempt that reaches it.
+
+    Put it under a `RetryingAsyncTransport` to count the attempts a request
+    really made, per request id, over real sockets:
+
+    ```python
+    inner = CountingTransport(httpx.AsyncHTTPTransport())
+    transport = RetryingAsyncTransport(inner)
+    ```
+
+    Attributes:
+        calls: Attempts in all.
+        attempts: Attempts per request id ("" for a request without one).
+        answered: Attempts that returned a response, per request id.
+        failures: Exception types the attempts raised, per request id.
+        urls: The URL of every attempt, as sent.
+        requests, contexts: As for [`FlakyTransport`][resilient_transport.testing.FlakyTransport].
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        super().__init__()
+        self.inner = inner
+        self.answered: collections.Counter[str] = collections.Counter()
+        self.failures: dict[str, list[type[BaseException]]] = collections.defaultdict(list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request_id = self._record(request)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except BaseException as exc:
+            self.failures[request_id].append(type(exc))
+            raise
+        self.answered[request_id] += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+        self.closed = True
+
+
+class FlakyTransport(_Counting):
+    """Fails the first ``failures`` attempts of each request, then answers.
+
+    Requests are told apart by the request id of their
+    [`RequestContext`][resilient_transport.RequestContext], so many
+    concurrent requests each get their own count.
+
+    Args:
+        failures: Failed attempts per request, or ``request -> int``.
+        error: Exception class or instance raised by a failed attempt;
+            default ``httpx.ConnectError`` (the request never left).
+        handler: Answers the attempts that do not fail; default ``200 "ok"``.
+
+    Attributes:
+        calls: Attempts received in all.
+        requests: Every request received, in order (one object per request,
+            received again on each retry).
+        contexts: The [`RequestContext`][resilient_transport.RequestContext] of
+            each attempt, in order.
+        urls: The URL of every attempt, as sent.
+        attempts: Attempts received per request id ("" for a request without one).
+    """
+
+    def __init__(
+        self,
+        failures: int | Callable[[httpx.Request], int] = 1,
+        *,
+        error: BaseException | type[BaseException] = httpx.ConnectError,
+        handler: Handler | None = None,
+    ) -> None:
+        super().__init__()
+        self._failures = failures
+        self._error = error
+        self._handler: Handler = _ok if handler is None else handler
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        seen = self.attempts[self._record(request)]
+        failures = self._failures(request) if callable(self._failures) else self._failures
+        if seen <= failures:
+            _raise(self._error, request)
+        return await _answer(self._handler, request)
+
+
+class ScriptedTransport(_Counting):
+    """Answers each call with the next outcome of a script, then with ``then``.
+
+    Args:
+        *script: Outcomes in order: an exception (class or instance) to raise,
+            a status code or an ``httpx.Response`` to return, or a handler.
+        then: The outcome once the script is spent; default ``200 "ok"``.
+    """
+
+    def __init__(self, *script: Outcome, then: Outcome | None = None) -> None:
+        super().__init__()
+        self._script = list(script)
+        self._then: Outcome = _ok if then is None else then
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = self.calls
+        self._record(request)
+        outcome = self._script[index] if index < len(self._script) else self._then
+        return await _answer(outcome, request)
