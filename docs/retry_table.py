@@ -1,6 +1,6 @@
 """Generate the tables of docs/retries.md by running the transport: they cannot drift.
 
-Every cell is one real request through :class:`RetryingAsyncTransport`, over a
+Every cell is one real request through `RetryingAsyncTransport`, over a
 counting inner transport whose every attempt fails the same way, with
 ``max_retries=1``: the cell says "retried" when a second attempt was made.
 The test suite (``tests/test_policy.py``) checks that the committed tables are
@@ -170,7 +170,7 @@ Observed = dict[str, dict[str, dict[str, bool]]]
 
 
 def request_arguments(column: str) -> tuple[str, dict[str, str]]:
-    """The HTTP method and headers of a column of :data:`METHODS`."""
+    """The HTTP method and headers of a column of `METHODS`."""
     if column == "POST + Idempotency-Key":
         return "POST", {"Idempotency-Key": "order-1"}
     return column, {}
@@ -228,7 +228,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render(observed: Observed) -> str:
-    """The two markdown tables, from an :data:`Observed` matrix."""
+    """The two markdown tables, from an `Observed` matrix."""
     statuses = "`retry_statuses={429, 502, 503, 504}`"
     by_option = _table(
         [

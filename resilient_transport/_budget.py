@@ -43,7 +43,7 @@ class RetryBudget:
     ```
 
     The budget belongs to the transport, not to a request: a request's own
-    :class:`RequestContext` cannot opt out of it.
+    [`RequestContext`][resilient_transport.RequestContext] cannot opt out of it.
 
     Args:
         max_tokens: Size of the bucket (> 0). gRPC's default is 10.

@@ -38,14 +38,15 @@ __all__ = ["AsyncResilientClient", "create_async_resilient_client"]
 class AsyncResilientClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` whose every transport retries and reports to a monitor.
 
-    Takes the retry keywords of `RetryingAsyncTransport` (``max_retries``,
-    ``base_delay``, ...) beside the keywords of ``httpx.AsyncClient``; a
+    Takes the retry keywords of
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]
+    (``max_retries``, ``base_delay``, ...) beside the keywords of ``httpx.AsyncClient``; a
     keyword not given takes the transport's (or httpx's) own default. The
     default transport, any ``transport=``, and every transport of ``mounts=``
     or built by httpx for ``proxy=`` (or proxy environment variables) is
-    wrapped in a `RetryingAsyncTransport`; all of them feed one event
-    stream, consumed by an `EventMonitor` that ``async with`` starts and
-    stops:
+    wrapped in a [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport];
+    all of them feed one event stream, consumed by an [`EventMonitor`][] that
+    ``async with`` starts and stops:
 
     ```python
     async with AsyncResilientClient(max_retries=3) as client:
@@ -57,25 +58,27 @@ class AsyncResilientClient(httpx.AsyncClient):
 
     Used the plain httpx way instead (created, used, then ``await
     client.aclose()``), the client has no task to run the monitor in: it
-    processes the events itself, with `EventMonitor.process_queued`, in the
+    processes the events itself, with [`EventMonitor.process_queued`][], in the
     task of each request as it ends (after its response head, before
-    ``send()`` returns) — callbacks run and results are kept just the same,
+    [`send()`][send] returns) — callbacks run and results are kept just the same,
     and a callback that raises still does not fail the request. A request
     never waits for another request's callbacks: one that ends while an
     async callback runs in another request's task leaves its events to the
-    next request to end; `wait_for_all_requests` and `aclose` process
+    next request to end; [`wait_for_all_requests`][] and [`aclose`][] process
     whatever is left. Enter the client to keep callbacks off the requests'
     own path.
 
-    A transport passed in that already is a `RetryingAsyncTransport` is
-    used as it is (its own events, if any, do not reach this client's monitor).
+    A transport passed in that already is a
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport] is used
+    as it is (its own events, if any, do not reach this client's monitor).
 
     Args:
         max_buffer_size: Events buffered for the monitor; beyond it, events
-            are dropped and counted in `dropped_events`.
-        max_results: Results the monitor keeps (see `EventMonitor`).
+            are dropped and counted in [`dropped_events`][].
+        max_results: Results the monitor keeps (see [`EventMonitor`][]).
 
-    The other keywords are those of `RetryingAsyncTransport` (except
+    The other keywords are those of
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport] (except
     ``events``, the client's own) and of ``httpx.AsyncClient``.
 
     Raises:
@@ -175,7 +178,7 @@ class AsyncResilientClient(httpx.AsyncClient):
 
     @property
     def monitor(self) -> EventMonitor:
-        """The client's `EventMonitor`."""
+        """The client's [`EventMonitor`][]."""
         return self._monitor
 
     @property
@@ -277,7 +280,7 @@ def create_async_resilient_client(
     trust_env: bool | NotGiven = NOT_GIVEN,
     default_encoding: str | Callable[[bytes], str] | NotGiven = NOT_GIVEN,
 ) -> AsyncResilientClient:
-    """Return an `AsyncResilientClient`: the same keywords, the same thing.
+    """Return an [`AsyncResilientClient`][]: the same keywords, the same thing.
 
     The spelling of the contract and of the original design, kept for the
     code written against it; ``AsyncResilientClient(...)`` is equivalent.

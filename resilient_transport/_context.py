@@ -76,7 +76,7 @@ class RequestContext:
     """Retry settings and progress of one request; immutable.
 
     A context travels in ``request.extensions["retry"]``. Each retry makes a
-    new context through `increment_attempt`; none is ever mutated, so a
+    new context through [`increment_attempt`][]; none is ever mutated, so a
     context handed to an event or a callback stays true to its moment.
 
     A context remembers which settings it was given. Sent with a request, it
@@ -202,7 +202,7 @@ class RequestContext:
     def calculate_delay(self, random: Callable[[], float] = random.random) -> float:
         """Return the backoff before the next attempt, in seconds.
 
-        Capped exponential backoff with jitter (see `backoff_delay`): before
+        Capped exponential backoff with jitter (see [`backoff_delay`][]): before
         retry ``n`` the ceiling is ``min(max_delay, base_delay * 2 ** (n - 1))``
         and the delay a draw below it. Always finite, ``>= 0`` and
         ``<= max_delay``.

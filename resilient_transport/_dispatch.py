@@ -20,7 +20,7 @@ EventCallback = Callable[[AsyncEvent], Awaitable[Any] | Any]
 """A monitor callback: ``(event) -> None``, or ``async (event) -> None``.
 
 What it returns is ignored (awaited first, if it is awaitable). See
-`EventMonitor.add_event_callback`.
+[`EventMonitor.add_event_callback`][resilient_transport.EventMonitor.add_event_callback].
 """
 
 

@@ -25,7 +25,7 @@ logger = logging.getLogger("resilient_transport")
 
 
 class EventType(str, enum.Enum):
-    """What an :class:`AsyncEvent` reports."""
+    """What an [`AsyncEvent`][] reports."""
 
     SUCCESS = "success"
     """Terminal: an HTTP response came back (any status)."""
@@ -53,18 +53,18 @@ class AsyncEvent:
 
     Attributes:
         event_type: What happened.
-        context: The request's :class:`RequestContext` at that moment; its
+        context: The request's [`RequestContext`][] at that moment; its
             ``current_attempt`` counts the failed attempts so far.
         timestamp: Wall-clock time of the event (``time.time()``).
         data: Extra read-only data (empty unless an integration adds some).
-        error: The exception that caused a ``RETRY`` or ended the request.
+        error: The exception that caused a [`RETRY`][EventType.RETRY] or ended the request.
         method: The request's HTTP method.
         url: The request's URL without credentials.
         attempts: Attempts sent so far, the one in flight included.
         elapsed: Seconds since the first attempt started.
-        status_code: The response status, on ``SUCCESS`` and on a ``RETRY``
-            caused by a retried status.
-        delay: On ``RETRY``, the seconds slept before the next attempt.
+        status_code: The response status, on [`SUCCESS`][EventType.SUCCESS] and on
+            a [`RETRY`][EventType.RETRY] caused by a retried status.
+        delay: On [`RETRY`][EventType.RETRY], the seconds slept before the next attempt.
         reason: On a terminal event, why the request was not retried (again);
             ``None`` when nothing was refused (a first-time success).
     """

@@ -25,20 +25,20 @@ __all__ = ["EventCallback", "EventMonitor"]
 
 
 class EventMonitor:
-    """Consumes events (`AsyncEvent`): calls callbacks, keeps per-request results.
+    """Consumes events ([`AsyncEvent`][]): calls callbacks, keeps per-request results.
 
     Run it with ``async with monitor:`` (which starts its loop in a task and,
     on exit, processes every event already sent before stopping), or await
-    :meth:`run` in a task group of your own (it returns once every send end is
+    [`run`][] in a task group of your own (it returns once every send end is
     closed and every event is processed). With no task to run it in, call
-    :meth:`process_queued` now and then instead.
+    [`process_queued`][] now and then instead.
 
     Callbacks run in the monitor's task, in event order. Under steady traffic
     (and with a stream buffer of 256 events or more) the loop lets events
     gather for up to a millisecond and takes them in one go, rather than
     switching tasks for every event: a callback may then run up to ~1 ms
     after its event. An idle stream is waited on as usual, and
-    :meth:`wait_for_all_requests` cuts a pause short.
+    [`wait_for_all_requests`][] cuts a pause short.
 
     Args:
         receive: The receive end of an anyio memory object stream. The
@@ -149,7 +149,7 @@ class EventMonitor:
         """Wait until every event sent before this call is processed; return the results.
 
         Returns at once if the loop has already finished. A monitor with no
-        loop (see :meth:`process_queued`) processes what is queued itself,
+        loop (see [`process_queued`][]) processes what is queued itself,
         after any other task that is processing.
 
         Raises:
@@ -172,12 +172,13 @@ class EventMonitor:
     async def process_queued(self) -> None:
         """Process the events queued now, in the calling task, for a monitor with no loop.
 
-        For code with no task group to run the loop in (`AsyncResilientClient`
-        used without ``async with`` calls it as each request ends): callbacks
+        For code with no task group to run the loop in
+        ([`AsyncResilientClient`][resilient_transport.AsyncResilientClient] used
+        without ``async with`` calls it as each request ends): callbacks
         run in the calling task, in event order, and results are kept as the
         loop keeps them. The first call leaves the monitor without a loop for
-        good (``async with`` and `run` then raise ``RuntimeError``), and
-        `wait_for_all_requests` then processes what is queued itself.
+        good (``async with`` and [`run`][] then raise ``RuntimeError``), and
+        [`wait_for_all_requests`][] then processes what is queued itself.
 
         It never waits for another task: while another task is processing
         (an async callback is running), it returns at once and leaves the
@@ -202,7 +203,7 @@ class EventMonitor:
     async def close_without_loop(self) -> None:
         """Process what is queued, then close the receive end, for a monitor with no loop.
 
-        The end of `process_queued`'s way of running (nothing else would close
+        The end of [`process_queued`][]'s way of running (nothing else would close
         the stream). A monitor never started becomes one with no loop and is
         closed at once; one whose loop runs is left to its loop.
         """

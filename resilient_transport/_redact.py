@@ -1,8 +1,8 @@
 """The one rule for a URL that leaves the library: no userinfo, no secret query value.
 
 Events' ``url``, the logging integration's lines, OpenTelemetry's ``url.full``
-and the command line's output all show a URL through :func:`safe_url` (or its
-public face :func:`redact_url`), so that a secret is hidden everywhere or
+and the command line's output all show a URL through ``safe_url`` (or its
+public face ``redact_url``), so that a secret is hidden everywhere or
 nowhere.
 """
 
@@ -71,8 +71,8 @@ def redacted_query_keys() -> frozenset[str]:
     """Return the query parameters whose values are redacted now, as they were set.
 
     Returns:
-        :data:`DEFAULT_REDACTED_QUERY_KEYS` unless
-        :func:`set_redacted_query_keys` changed them.
+        [`DEFAULT_REDACTED_QUERY_KEYS`][] unless
+        [`set_redacted_query_keys`][] changed them.
     """
     return _keys[0]
 
@@ -123,7 +123,7 @@ def redact_url(url: httpx.URL | str) -> str:
     """Return ``url`` as text that is safe to show: the library's own rule.
 
     The userinfo (``user:password@``) is removed, and the value of every query
-    parameter named in :func:`redacted_query_keys` is replaced with
+    parameter named in [`redacted_query_keys`][] is replaced with
     ``REDACTED`` (each occurrence; an empty value stays empty). All else is
     left as it is, byte for byte. A string is not parsed, so even an invalid
     URL loses its secrets; the fragment is left alone.
@@ -147,7 +147,7 @@ def redact_url(url: httpx.URL | str) -> str:
 
 
 def safe_url(url: httpx.URL, credentials: str = "") -> str:
-    """Return ``url`` as text under the rule of :func:`redact_url`; the transport's fast path.
+    """Return ``url`` as text under the rule of ``redact_url``; the transport's fast path.
 
     Args:
         url: The URL.

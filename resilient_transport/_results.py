@@ -21,7 +21,7 @@ class RequestResult:
         request_id: The request's id.
         attempts: Attempts sent in all (retries + 1).
         total_time: Seconds from the start of the first attempt to the end.
-        outcome: The terminal :class:`EventType`.
+        outcome: The terminal [`EventType`][].
         status_code: The final response's status, or ``None``.
         error: The exception that ended the request, or ``None``: a copy
             (same type, same message) detached from its traceback, so that

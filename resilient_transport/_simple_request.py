@@ -69,7 +69,8 @@ async def simple_async_request(
 ) -> httpx.Response:
     """Send one request through a retrying transport; return the response, body read.
 
-    Takes the retry keywords of `RetryingAsyncTransport`, the client
+    Takes the retry keywords of
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport], the client
     keywords of ``httpx.request()`` (``verify``, ``cert``, ``trust_env``,
     ``proxy``, ``http1``, ``http2``, ``timeout``) and the request keywords of
     ``httpx.AsyncClient.request()`` (``params``, ``headers``, ``json``, ...).

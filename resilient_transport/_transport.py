@@ -31,7 +31,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     passes through untouched, and when retries run out the last exception is
     re-raised unchanged, as if no retry layer were there.
 
-    Every keyword that names a `RequestContext` field sets it for every
+    Every keyword that names a [`RequestContext`][] field sets it for every
     request. A request overrides only the settings it names, with
     ``extensions={"retry": RequestContext(max_retries=5)}`` or
     ``extensions={"retry": {"max_retries": 5}}``; the rest stay the
@@ -48,17 +48,17 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         deadline: Seconds a whole request may take, every attempt and every
             sleep included, until its response head arrives; or ``None``. An
             attempt still waiting when it passes is ended with
-            `DeadlineExceeded`.
+            [`DeadlineExceeded`][resilient_transport.DeadlineExceeded].
         retry_connect_timeouts: Also retry ``ConnectTimeout``.
         retry_idempotent_errors: Also retry errors after which the server may
             have processed the request, for idempotent requests.
         retry_statuses: HTTP statuses to retry, for idempotent requests.
         max_retry_after: Largest ``Retry-After`` honoured, in seconds.
-        budget: A :class:`RetryBudget` to draw retries from (often shared).
-        events: An anyio memory object send stream of `AsyncEvent` records.
-            The transport owns it: `aclose` closes it.
+        budget: A [`RetryBudget`][] to draw retries from (often shared).
+        events: An anyio memory object send stream of [`AsyncEvent`][] records.
+            The transport owns it: [`aclose`][] closes it.
         sleep: ``async (seconds) -> None``; ``None``: ``anyio.sleep`` (instant
-            under `resilient_transport.testing.set_instant_sleep`).
+            under [`resilient_transport.testing.set_instant_sleep`][]).
         clock: Monotonic seconds, for elapsed times and deadlines.
         random: Returns a float in ``[0, 1)``, for jitter.
 

@@ -3,7 +3,7 @@
 Run as ``python -m resilient_transport`` or ``resilient-transport``; never
 imported by ``import resilient_transport``.
 
-- ``commands``: the arguments and :func:`main`, the entry point;
+- ``commands``: the arguments and ``main``, the entry point;
 - ``get``: the ``get`` command;
 - ``demo`` and ``demo_server``: the demo, and its server that comes up late;
 - ``describe``: the one-line descriptions of errors, retries and outcomes

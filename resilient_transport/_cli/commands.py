@@ -88,7 +88,7 @@ class _InvalidURL(ValueError):
 
 
 def _http_url(text: str) -> httpx.URL:
-    """The URL to request, or :class:`_InvalidURL` saying what is wrong with it."""
+    """The URL to request, or ``_InvalidURL`` saying what is wrong with it."""
     if "://" not in text:
         text = "http://" + text  # as curl does
     try:

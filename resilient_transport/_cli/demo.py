@@ -41,7 +41,7 @@ class DemoRequest:
     payload: Mapping[str, Any] | None = None
 
     def context(self) -> RequestContext:
-        """The :class:`RequestContext` the request is sent with."""
+        """The ``RequestContext`` the request is sent with."""
         return RequestContext(
             request_id=self.request_id,
             max_retries=self.max_retries,
@@ -180,7 +180,7 @@ async def run_demo(
     """Run the demo; return the exit status (0 when it ran, 1 if its server failed).
 
     Args:
-        scenario: What to run; default :data:`DEFAULT_SCENARIO`.
+        scenario: What to run; default ``DEFAULT_SCENARIO``.
         out: Where the story and the table go; default ``sys.stdout``.
         err: Where an error goes; default ``sys.stderr``.
     """

@@ -25,7 +25,7 @@ class LateServer:
     Construction binds a port without listening on it: every connection to it
     is refused, exactly as when a service is down, and no other socket can
     take the port meanwhile (not even one of the demo's own connections as
-    its ephemeral port). :meth:`serve` opens it after a delay.
+    its ephemeral port). ``serve`` opens it after a delay.
 
     Every request gets a small JSON answer (``201`` for a ``POST``, else
     ``200``) and ``Connection: close``.
@@ -68,7 +68,7 @@ class LateServer:
             await listener.serve(self._handle)
 
     def close(self) -> None:
-        """Release the reserved port, if :meth:`serve` has not."""
+        """Release the reserved port, if ``serve`` has not."""
         self._reserved.close()
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:

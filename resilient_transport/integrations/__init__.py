@@ -4,17 +4,17 @@ Nothing here is imported by ``import resilient_transport``, and each module
 imports its optional dependency only when you use it, failing with an
 ``ImportError`` that names the extra to install.
 
-- :mod:`resilient_transport.integrations.logs`: structured stdlib
+- ``resilient_transport.integrations.logs``: structured stdlib
   ``logging`` of every event (no extra needed).
-- :mod:`resilient_transport.integrations.opentelemetry`: OpenTelemetry
+- ``resilient_transport.integrations.opentelemetry``: OpenTelemetry
   metrics for retries, give-ups and retry delays
   (``pip install 'resilient-transport[opentelemetry]'``).
-- :mod:`resilient_transport.integrations.prometheus`: ``prometheus_client``
+- ``resilient_transport.integrations.prometheus``: ``prometheus_client``
   counters for retries and outcomes, and a retry-delay histogram
   (``pip install 'resilient-transport[prometheus]'``).
 
-Each plugs into an :class:`~resilient_transport.EventMonitor` or an
-:class:`~resilient_transport.AsyncResilientClient` in one line:
+Each plugs into an ``EventMonitor`` or an
+``AsyncResilientClient`` in one line:
 
 ```python
 from resilient_transport.integrations.logs import instrument
@@ -23,5 +23,5 @@ instrument(client)  # or instrument(monitor)
 ```
 
 Inner transports (aiohttp, a span per attempt) are in
-:mod:`resilient_transport.transports`.
+``resilient_transport.transports``.
 """

@@ -1,8 +1,8 @@
 """What the integrations and the transports share: optional imports, OpenTelemetry attributes.
 
-Package-internal: the sinks of :mod:`resilient_transport.integrations` and
-the transports of :mod:`resilient_transport.transports` import an optional
-dependency only through :func:`require`, and describe requests, events and
+Package-internal: the sinks of ``resilient_transport.integrations`` and
+the transports of ``resilient_transport.transports`` import an optional
+dependency only through ``require``, and describe requests, events and
 errors with the same values (those of the OpenTelemetry HTTP conventions).
 """
 

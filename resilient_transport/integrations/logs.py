@@ -17,7 +17,7 @@ Each record carries the event's fields in ``extra`` (so a JSON formatter, or
 - ``max_retries``: the request's retry limit;
 - ``method``: the HTTP method;
 - ``url``: the URL, without any ``user:password`` and with secret query
-  values redacted (see :func:`resilient_transport.redact_url`);
+  values redacted (see [`resilient_transport.redact_url`][]);
 - ``elapsed``: seconds since the first attempt began;
 - ``delay``: on a retry, seconds before the next attempt, else ``None``;
 - ``status_code``: the response status if there is one, else ``None``;
@@ -88,11 +88,11 @@ class EventLogger:
 
     Args:
         logger: The logger, or its name.
-        levels: Level per event type; missing types use :data:`DEFAULT_LEVELS`.
+        levels: Level per event type; missing types use [`DEFAULT_LEVELS`][].
 
     Raises:
         TypeError: ``logger`` is neither a ``logging.Logger`` nor a name, or
-            ``levels`` maps something that is not an ``EventType`` or an int.
+            ``levels`` maps something that is not an [`EventType`][] or an int.
     """
 
     __slots__ = ("levels", "logger")
@@ -184,13 +184,13 @@ def instrument(
     """Log every event of a monitor or a resilient client; return the callback.
 
     Args:
-        target: An :class:`~resilient_transport.EventMonitor` or an
-            :class:`~resilient_transport.AsyncResilientClient`.
+        target: An [`EventMonitor`][resilient_transport.EventMonitor] or an
+            [`AsyncResilientClient`][resilient_transport.AsyncResilientClient].
         logger: The logger, or its name.
-        levels: Level per event type; missing types use :data:`DEFAULT_LEVELS`.
+        levels: Level per event type; missing types use [`DEFAULT_LEVELS`][].
 
     Returns:
-        The :class:`EventLogger` registered (pass it to
+        The [`EventLogger`][] registered (pass it to
         ``remove_event_callback(None, ...)`` to stop logging).
     """
     callback = EventLogger(logger, levels=levels)

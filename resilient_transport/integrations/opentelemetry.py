@@ -1,16 +1,17 @@
 """OpenTelemetry metrics for retries, give-ups, outcomes and retry delays.
 
-:class:`OpenTelemetryMetrics` is a monitor callback that records the metrics
+[`OpenTelemetryMetrics`][] is a monitor callback that records the metrics
 below, plugged in with one line: ``instrument(client)`` or
 ``instrument(monitor)``. Spans, one per attempt, come from an inner
-transport instead: :class:`resilient_transport.transports.opentelemetry.TracingTransport`.
+transport instead:
+[`TracingTransport`][resilient_transport.transports.opentelemetry.TracingTransport].
 
 The metrics (the names live in the library's own namespace, as the
 conventions ask of names they do not define; the attributes are the
 conventions' own):
 
 - ``resilient_transport.retries``: counter (``{retry}``), one per retry
-  scheduled (a ``RETRY`` event).
+  scheduled (a [`RETRY`][EventType.RETRY] event).
 - ``resilient_transport.give_ups``: counter (``{request}``), one per request
   that ended because a retry was refused (its terminal event has a reason).
 - ``resilient_transport.requests``: counter (``{request}``), one per request
@@ -166,12 +167,12 @@ def instrument(
     """Record the metrics of every event of a monitor or a resilient client.
 
     Args:
-        target: An :class:`~resilient_transport.EventMonitor` or an
-            :class:`~resilient_transport.AsyncResilientClient`.
+        target: An [`EventMonitor`][resilient_transport.EventMonitor] or an
+            [`AsyncResilientClient`][resilient_transport.AsyncResilientClient].
         meter_provider: Default: the global meter provider.
 
     Returns:
-        The :class:`OpenTelemetryMetrics` callback registered.
+        The [`OpenTelemetryMetrics`][] callback registered.
 
     Raises:
         ImportError: ``opentelemetry-api`` is not installed.

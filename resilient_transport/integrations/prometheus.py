@@ -28,7 +28,7 @@ label stays small; ``server_address`` can be turned off for clients that
 talk to very many hosts.
 
 Instrument as many clients and monitors as you like: every
-:class:`PrometheusMetrics` of one registry (and namespace) shares one set of
+[`PrometheusMetrics`][] of one registry (and namespace) shares one set of
 collectors, so their counts add up in the same series.
 
 Needs ``pip install 'resilient-transport[prometheus]'``.
@@ -201,7 +201,7 @@ def _register(registry: CollectorRegistry, collectors: _Collectors, namespace: s
 class PrometheusMetrics:
     """A monitor callback that counts retries and outcomes and observes retry delays.
 
-    Create as many as you need: every ``PrometheusMetrics`` of one registry
+    Create as many as you need: every [`PrometheusMetrics`][] of one registry
     and namespace shares the same collectors (created by the first), so the
     counts of several clients add up, told apart only by their labels.
 
@@ -265,14 +265,14 @@ def instrument(
     """Count the events of a monitor or a resilient client in Prometheus metrics.
 
     Args:
-        target: An :class:`~resilient_transport.EventMonitor` or an
-            :class:`~resilient_transport.AsyncResilientClient`.
+        target: An [`EventMonitor`][resilient_transport.EventMonitor] or an
+            [`AsyncResilientClient`][resilient_transport.AsyncResilientClient].
         registry: Default: the global ``prometheus_client.REGISTRY``.
         namespace: The metric name prefix.
         server_label: Label every metric with the server's host.
 
     Returns:
-        The :class:`PrometheusMetrics` callback registered; it shares the
+        The [`PrometheusMetrics`][] callback registered; it shares the
         collectors of every other one of the same registry and namespace.
 
     Raises:

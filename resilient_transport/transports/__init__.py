@@ -4,17 +4,17 @@ Nothing here is imported by ``import resilient_transport``, and each module
 needs an optional dependency, failing with an ``ImportError`` that names the
 extra to install.
 
-- :mod:`resilient_transport.transports.aiohttp`: ``AiohttpTransport``, a
+- ``resilient_transport.transports.aiohttp``: ``AiohttpTransport``, a
   fast aiohttp-backed transport for high concurrency on asyncio
   (``pip install 'resilient-transport[aiohttp]'``).
-- :mod:`resilient_transport.transports.opentelemetry`: ``TracingTransport``,
+- ``resilient_transport.transports.opentelemetry``: ``TracingTransport``,
   one OpenTelemetry HTTP client span per attempt, with
   ``http.request.resend_count`` on each resent one
   (``pip install 'resilient-transport[opentelemetry]'``).
 
 Each is an ``httpx.AsyncBaseTransport``: give it to a
-:class:`~resilient_transport.RetryingAsyncTransport`, or as ``transport=`` to
-an :class:`~resilient_transport.AsyncResilientClient`, which wraps it:
+``RetryingAsyncTransport``, or as ``transport=`` to
+an ``AsyncResilientClient``, which wraps it:
 
 ```python
 from resilient_transport import RetryingAsyncTransport

@@ -1,6 +1,6 @@
 """aiohttp's results as httpx's: its errors as httpx exceptions, its bodies as httpx streams.
 
-What :class:`~resilient_transport.transports.aiohttp.AiohttpTransport` needs
+What ``AiohttpTransport`` needs
 to hand the retry layer exactly what httpx's own transport would.
 """
 

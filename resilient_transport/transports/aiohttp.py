@@ -3,7 +3,7 @@
 httpx's own transport spends most of its time in its connection pool and in
 pure-Python HTTP parsing; at high concurrency that caps a client at a few
 hundred requests a second on loopback (``docs/benchmarks.md`` measures it).
-:class:`AiohttpTransport` sends the requests through aiohttp instead, and
+[`AiohttpTransport`][] sends the requests through aiohttp instead, and
 keeps everything else httpx: the client, its API, its response objects, and
 the retry layer on top:
 
@@ -84,15 +84,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport that sends requests with aiohttp; asyncio only.
 
     Use it as the inner transport of a
-    :class:`~resilient_transport.RetryingAsyncTransport` (or on its own, in
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport] (or on its own, in
     an ``httpx.AsyncClient``). Response bodies are streamed: ``client.stream()``
     and ``response.aiter_bytes()`` work as with httpx's own transport, and
     content decoding stays httpx's.
 
     Either give it an ``aiohttp.ClientSession`` of your own (used as is, and
-    left open by :meth:`aclose`: its owner closes it), or let it make one
+    left open by [`aclose`][]: its owner closes it), or let it make one
     from ``verify`` and ``limits`` on the first request (closed by
-    :meth:`aclose`). The session it makes keeps no cookies (httpx's client
+    [`aclose`][]). The session it makes keeps no cookies (httpx's client
     does that), adds no headers httpx did not send, follows no redirects and
     decompresses nothing (httpx does both), and never resends a request by
     itself.

@@ -1,6 +1,6 @@
 """OpenTelemetry tracing: an inner transport that makes one HTTP client span per attempt.
 
-:class:`TracingTransport` wraps the transport that sends, *under* the retry
+[`TracingTransport`][] wraps the transport that sends, *under* the retry
 layer, so that it sees every attempt: each span follows the HTTP client span
 conventions, and a resent attempt's span carries
 ``http.request.resend_count``:
@@ -11,7 +11,7 @@ AsyncResilientClient(transport=TracingTransport())  # the same, in a client
 ```
 
 The metrics are a monitor callback instead:
-:mod:`resilient_transport.integrations.opentelemetry`.
+[`resilient_transport.integrations.opentelemetry`][].
 
 Needs ``pip install 'resilient-transport[opentelemetry]'`` (the API; you
 bring the SDK and exporters you already use).
@@ -59,7 +59,7 @@ class TracingTransport(httpx.AsyncBaseTransport):
     Each span follows the HTTP client span conventions: named after the
     method, kind ``CLIENT``, with ``http.request.method``, ``server.address``,
     ``server.port``, ``url.full`` (redacted as every URL the library shows,
-    see :func:`resilient_transport.redact_url`, with credentials as
+    see [`resilient_transport.redact_url`][], with credentials as
     ``REDACTED:REDACTED`` as the conventions ask), ``http.response.status_code``
     or ``error.type``, status ``ERROR`` for a failed attempt or a status of
     400 and above, and
