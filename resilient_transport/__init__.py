@@ -16,6 +16,9 @@ from ._redact import (
 )
 from ._results import RequestResult
 from ._simple_request import simple_async_request
+from ._sync_events import EventQueue
+from ._sync_monitor import SyncEventMonitor
+from ._sync_transport import RetryingTransport
 from ._transport import RetryingAsyncTransport
 from ._version import __version__
 
@@ -26,6 +29,7 @@ __all__ = [
     "DeadlineExceeded",
     "EventCallback",
     "EventMonitor",
+    "EventQueue",
     "EventType",
     "FailureKind",
     "GiveUpReason",
@@ -34,6 +38,8 @@ __all__ = [
     "RequestResult",
     "RetryBudget",
     "RetryingAsyncTransport",
+    "RetryingTransport",
+    "SyncEventMonitor",
     "__version__",
     "backoff_delay",
     "classify_error",

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from types import AsyncGeneratorType
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import AsyncGeneratorType, GeneratorType
 
 import anyio
 import httpx
 
-from ._classify import DeadlineExceeded
+from ._classify import TIMEOUT_ERRORS, DeadlineExceeded
 from ._redact import redact_url
 
-__all__ = ["TrackedStream", "check_port", "clamp_timeouts", "drain", "send_within"]
+__all__ = [
+    "TRACKED_STREAMS",
+    "SyncTrackedStream",
+    "TrackedStream",
+    "check_port",
+    "clamp_timeouts",
+    "drain",
+    "drain_sync",
+    "send_before_deadline",
+    "send_within",
+]
 
 # A retried response whose Content-Length is at most this many bytes is read
 # before it is closed, so that its keep-alive connection goes back to the pool
@@ -37,6 +47,27 @@ class TrackedStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+class SyncTrackedStream(httpx.SyncByteStream):
+    """`TrackedStream` for a synchronous one-shot request body."""
+
+    __slots__ = ("_stream", "started")
+
+    def __init__(self, stream: httpx.SyncByteStream) -> None:
+        self._stream = stream
+        self.started = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.started = True
+        return iter(self._stream)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+#: The wrappers that tell whether sending a one-shot body has begun.
+TRACKED_STREAMS = (TrackedStream, SyncTrackedStream)
 
 
 def check_port(request: httpx.Request) -> None:
@@ -84,10 +115,66 @@ async def send_within(
     clamp_timeouts(request, remaining)
     with anyio.move_on_after(max(remaining, 0.0)):
         return await transport.handle_async_request(request)
-    raise DeadlineExceeded(
-        f"the request's deadline of {deadline:g} s passed before a response arrived",
-        request=request,
-    )
+    raise DeadlineExceeded(_deadline_message(deadline), request=request)
+
+
+def _deadline_message(deadline: float) -> str:
+    return f"the request's deadline of {deadline:g} s passed before a response arrived"
+
+
+# A socket timeout clamped to the time left may fire a hair before the clock
+# shows the deadline passed (the OS rounds it): still the deadline's doing.
+_SLACK = 0.005
+
+
+def send_before_deadline(
+    transport: httpx.BaseTransport,
+    request: httpx.Request,
+    deadline: float,
+    elapsed: Callable[[], float],
+) -> httpx.Response:
+    """One synchronous attempt, each of its phases bounded by the time left to the deadline.
+
+    No cancel scope can stop a blocking call from outside, so what bounds
+    the attempt is its per-phase timeouts (connect, each read, each write,
+    the wait for a pooled connection), clamped to the seconds left. A
+    timeout raised once the deadline has passed is the deadline's doing and
+    becomes `DeadlineExceeded` (chained to it), as the async transport would
+    have ended the attempt. A response head that trickles in, each read
+    within its timeout, is not cut short: it is returned when it arrives.
+    ``elapsed`` gives the seconds since the request began.
+    """
+    remaining = deadline - elapsed()
+    if remaining <= 0.0:
+        raise DeadlineExceeded(_deadline_message(deadline), request=request)
+    clamp_timeouts(request, remaining)
+    try:
+        return transport.handle_request(request)
+    except TIMEOUT_ERRORS as exc:
+        if isinstance(exc, DeadlineExceeded) or elapsed() < deadline - _SLACK:
+            raise
+        raise DeadlineExceeded(_deadline_message(deadline), request=request) from exc
+
+
+def drain_sync(response: httpx.Response) -> None:
+    """`drain` for a synchronous response: read it if small, then close it."""
+    try:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= _DRAIN_LIMIT:
+            chunks = iter(response.stream)  # type: ignore[arg-type]
+            try:
+                received = 0
+                for chunk in chunks:
+                    received += len(chunk)
+                    if received > _DRAIN_LIMIT:  # longer than it said: give up on it
+                        break
+            finally:
+                if isinstance(chunks, GeneratorType):
+                    chunks.close()
+    except Exception:  # the connection is discarded on close; nothing to save
+        pass
+    finally:
+        response.close()
 
 
 async def drain(response: httpx.Response) -> None:

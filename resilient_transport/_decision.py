@@ -15,16 +15,26 @@ import enum
 import time
 from collections.abc import Callable
 
-import anyio
 import httpx
 
-from ._attempt import TrackedStream
+from ._attempt import TRACKED_STREAMS
 from ._budget import RetryBudget
 from ._classify import FailureKind, classify_error, is_idempotent
 from ._context import RequestContext
 from ._retry_after import parse_retry_after, retry_after_delay
 
-__all__ = ["Decision", "GiveUpReason", "RetryPolicy"]
+__all__ = ["CancelledClass", "Decision", "GiveUpReason", "RetryPolicy", "no_cancellation"]
+
+#: What tells a transport's policy which exception means "cancelled": called
+#: only when an attempt or a sleep raised something that is not an
+#: ``Exception``. The async transport passes ``anyio.get_cancelled_exc_class``
+#: (it needs a running event loop); the sync one, `no_cancellation`.
+CancelledClass = Callable[[], "type[BaseException] | tuple[type[BaseException], ...]"]
+
+
+def no_cancellation() -> tuple[type[BaseException], ...]:
+    """No exception means "cancelled": synchronous code has no cancellation."""
+    return ()
 
 
 class GiveUpReason(str, enum.Enum):
@@ -73,17 +83,19 @@ class Decision:
 class RetryPolicy:
     """Decides on failed attempts, with the transport's clock, randomness and budget."""
 
-    __slots__ = ("_budget", "_clock", "_random")
+    __slots__ = ("_budget", "_cancelled", "_clock", "_random")
 
     def __init__(
         self,
         clock: Callable[[], float],
         random: Callable[[], float],
         budget: RetryBudget | None,
+        cancelled: CancelledClass = no_cancellation,
     ) -> None:
         self._clock = clock
         self._random = random
         self._budget = budget
+        self._cancelled = cancelled
 
     def answered(self) -> None:
         """Book an attempt that answered with a status that is not retried."""
@@ -128,7 +140,7 @@ class RetryPolicy:
             return self._schedule(failed, retry_after, start, context)
         if not isinstance(outcome, Exception):  # cancelled, KeyboardInterrupt, SystemExit...
             # Never retried, never delayed, never counted against the budget.
-            if isinstance(outcome, anyio.get_cancelled_exc_class()):
+            if isinstance(outcome, self._cancelled()):
                 return Decision(retry=False, context=context, reason=GiveUpReason.CANCELLED)
             return Decision(retry=False, context=context, reason=GiveUpReason.NOT_RETRYABLE)
         kind = classify_error(outcome)
@@ -190,4 +202,4 @@ def _refuse_error(
 def _body_sent(request: httpx.Request) -> bool:
     """Whether a one-shot body was (partly) consumed: it cannot be sent again."""
     stream = request.stream
-    return isinstance(stream, TrackedStream) and stream.started
+    return isinstance(stream, TRACKED_STREAMS) and stream.started

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
 import httpx
-from anyio.abc import ObjectSendStream
 
 from ._classify import TIMEOUT_ERRORS
 from ._context import RequestContext, no_metadata
@@ -101,30 +101,39 @@ _RECORD = trusted(AsyncEvent)
 class Emitter:
     """Builds a transport's events and sends them without ever waiting or raising.
 
-    It owns the send end it was given (`aclose` closes it) and the clock that
-    times the requests. A full stream drops the event and counts it; a closed
-    or broken stream stops emission for good. Anything else a stream raises
-    is counted as a drop and logged once per emitter: observability never
-    fails a request.
+    It owns the send end it was given (`aclose` closes an async one, `close`
+    a synchronous one) and the clock that times the requests. A full stream
+    drops the event and counts it; a closed or broken stream stops emission
+    for good. Anything else a stream raises is counted as a drop and logged
+    once per emitter: observability never fails a request. One emitter may
+    serve many threads at once (`RetryingTransport`): a drop is counted under
+    a lock, taken on that path only.
     """
 
-    __slots__ = ("_clock", "_owned", "_stream", "_warned", "dropped")
+    __slots__ = ("_clock", "_lock", "_owned", "_stream", "_warned", "dropped")
 
     def __init__(
-        self, stream: ObjectSendStream[AsyncEvent] | None, clock: Callable[[], float]
+        self, stream: object, clock: Callable[[], float], *, synchronous: bool = False
     ) -> None:
+        closer = "close" if synchronous else "aclose"
         if stream is not None and not (
             callable(getattr(stream, "send_nowait", None))
-            and callable(getattr(stream, "aclose", None))
+            and callable(getattr(stream, closer, None))
         ):
+            kind = (
+                "a resilient_transport.EventQueue"
+                if synchronous
+                else ("an anyio memory object send stream")
+            )
             raise TypeError(
-                "events must be an anyio memory object send stream (with send_nowait() "
-                f"and aclose()) or None, got {stream!r}"
+                f"events must be {kind} (with send_nowait() and {closer}()) or None, "
+                f"got {stream!r}"
             )
         self._clock = clock
         self._owned: _SendNowait | None = stream  # type: ignore[assignment]
         self._stream: _SendNowait | None = self._owned
         self._warned = False
+        self._lock = threading.Lock()
         #: Events dropped because the stream was full (or failed).
         self.dropped = 0
 
@@ -166,9 +175,13 @@ class Emitter:
                 reason=reason,
             )
         except Exception:  # observability must never fail a request
-            self.dropped += 1
+            self._drop()
             return
         self.send(event)
+
+    def _drop(self) -> None:
+        with self._lock:  # exact when many threads emit at once
+            self.dropped += 1
 
     def send(self, event: AsyncEvent) -> None:
         """Send ``event`` if it fits; never waits, never raises."""
@@ -178,11 +191,11 @@ class Emitter:
         try:
             stream.send_nowait(event)
         except anyio.WouldBlock:
-            self.dropped += 1
+            self._drop()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._stream = None
         except Exception:
-            self.dropped += 1
+            self._drop()
             if not self._warned:
                 self._warned = True
                 logger.exception("event stream %r failed; events are being dropped", stream)
@@ -193,16 +206,28 @@ class Emitter:
         if stream is not None:
             await stream.aclose()
 
+    def close(self) -> None:
+        """Close the synchronous send end this emitter owns."""
+        stream, self._owned, self._stream = self._owned, None, None
+        if stream is not None:
+            stream.close()
+
 
 class _SendNowait(Protocol):
     def send_nowait(self, item: AsyncEvent, /) -> None: ...  # pragma: no cover
 
     async def aclose(self) -> None: ...  # pragma: no cover
 
+    def close(self) -> None: ...  # pragma: no cover
 
-def terminal_event_type(error: BaseException) -> EventType:
-    """The terminal event of a request that ``error`` ended."""
-    if isinstance(error, anyio.get_cancelled_exc_class()):
+
+def terminal_event_type(error: BaseException, reason: GiveUpReason | None) -> EventType:
+    """The terminal event of a request that ``error`` ended, given up for ``reason``.
+
+    The policy alone knows what "cancelled" means where the request ran (see
+    `RetryPolicy`): its reason says so, with no event loop needed here.
+    """
+    if reason is GiveUpReason.CANCELLED:
         return EventType.CANCELLED
     if isinstance(error, TIMEOUT_ERRORS):
         return EventType.TIMEOUT

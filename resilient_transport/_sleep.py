@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 
-__all__ = ["default_sleep", "instant_sleep_enabled", "set_instant"]
+__all__ = ["default_sleep", "default_sync_sleep", "instant_sleep_enabled", "set_instant"]
 
 _instant = False
 
@@ -16,6 +18,12 @@ async def default_sleep(seconds: float) -> None:
     as it would in a real sleep.
     """
     await anyio.sleep(0.0 if _instant else seconds)
+
+
+def default_sync_sleep(seconds: float) -> None:
+    """``time.sleep(seconds)``; while sleeps are instant, no wait at all."""
+    if not _instant:
+        time.sleep(seconds)
 
 
 def instant_sleep_enabled() -> bool:

@@ -20,7 +20,9 @@ class RecordingSleep:
     """An instant ``sleep`` for a transport, that records the delays it is asked for.
 
     For [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]'s
-    ``sleep=``.
+    ``sleep=``; its `sync` method is the same for
+    [`RetryingTransport`][resilient_transport.RetryingTransport]'s
+    (``sleep=recording.sync``), and safe to call from many threads.
 
     Each call still passes a checkpoint, so cancellation works as with a real
     sleep. With ``block=True`` it never returns instead (until cancelled):
@@ -46,6 +48,14 @@ class RecordingSleep:
         finally:
             self.sleeping -= 1
 
+    def sync(self, delay: float) -> None:
+        """Record ``delay`` and return at once: the sleep of a synchronous transport.
+
+        It never blocks, even with ``block=True`` (a blocked thread could
+        not be cancelled).
+        """
+        self.delays.append(delay)  # list.append is atomic: safe from many threads
+
     @property
     def total(self) -> float:
         """Seconds that would have been slept."""
@@ -55,7 +65,8 @@ class RecordingSleep:
 class FakeClock:
     """A monotonic clock that moves only when told to, with a ``sleep`` that moves it.
 
-    Give a transport the clock as ``clock=`` and `sleep` as ``sleep=``:
+    Give a transport the clock as ``clock=`` and `sleep` as ``sleep=``
+    (`sync_sleep` for a [`RetryingTransport`][resilient_transport.RetryingTransport]):
     each backoff then advances the clock by its delay instead of waiting, so
     a ``deadline`` (or a `RetryBudget`'s refill, given ``clock=``) is tested
     exactly and instantly. `advance` stands for time spent elsewhere,
@@ -127,6 +138,11 @@ class FakeClock:
         """
         self.delays.append(delay)
         await anyio.lowlevel.checkpoint()
+        self._now += max(delay, 0.0)
+
+    def sync_sleep(self, delay: float) -> None:
+        """`sleep` for a synchronous transport: record ``delay``, advance the clock by it."""
+        self.delays.append(delay)
         self._now += max(delay, 0.0)
 
 

@@ -6,6 +6,8 @@ Re-exported by `resilient_transport.testing`, which is where users import them.
 from __future__ import annotations
 
 import collections
+import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Union
 
@@ -35,7 +37,8 @@ def _raise(error: BaseException | type[BaseException], request: httpx.Request) -
     raise error
 
 
-async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
+def _fixed(outcome: Outcome, request: httpx.Request) -> httpx.Response | None:
+    """The answer of an outcome that is not a handler (or raise it); ``None`` for a handler."""
     if isinstance(outcome, BaseException) or (
         isinstance(outcome, type) and issubclass(outcome, BaseException)
     ):
@@ -44,6 +47,13 @@ async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
         return httpx.Response(outcome, request=request)
     if isinstance(outcome, httpx.Response):
         return outcome
+    return None
+
+
+async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
+    fixed = _fixed(outcome, request)
+    if fixed is not None:
+        return fixed
     answer = outcome(request)  # type: ignore[operator]
     if isinstance(answer, Awaitable):
         answer = await answer
@@ -51,8 +61,26 @@ async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
     return answer
 
 
-class _Counting(httpx.AsyncBaseTransport):
-    """The bookkeeping every helper transport here keeps of the attempts it sees."""
+def _answer_sync(outcome: Outcome, request: httpx.Request) -> httpx.Response:
+    """`_answer` for a synchronous attempt: a handler must return a response, not an awaitable."""
+    fixed = _fixed(outcome, request)
+    if fixed is not None:
+        return fixed
+    answer = outcome(request)  # type: ignore[operator]
+    if inspect.isawaitable(answer):
+        getattr(answer, "close", lambda: None)()  # a coroutine: no "never awaited" warning
+        raise TypeError(f"a synchronous request's handler returned an awaitable: {outcome!r}")
+    assert isinstance(answer, httpx.Response)
+    return answer
+
+
+class _Counting(httpx.AsyncBaseTransport, httpx.BaseTransport):
+    """The bookkeeping every helper transport here keeps of the attempts it sees.
+
+    Each serves ``httpx.AsyncClient`` (``handle_async_request``) and
+    ``httpx.Client`` (``handle_request``), and books attempts from many
+    threads at once exactly.
+    """
 
     def __init__(self) -> None:
         self.calls = 0
@@ -61,20 +89,26 @@ class _Counting(httpx.AsyncBaseTransport):
         self.urls: list[httpx.URL] = []
         self.attempts: collections.Counter[str] = collections.Counter()
         self.closed = False
+        self._lock = threading.Lock()
 
-    def _record(self, request: httpx.Request) -> str:
-        """Book one attempt of ``request``; return its request id ("" if none)."""
-        self.calls += 1
-        self.requests.append(request)
-        self.urls.append(request.url)
+    def _record(self, request: httpx.Request) -> tuple[int, str]:
+        """Book one attempt of ``request``: its index among all calls, and its request id."""
         ctx = request.extensions.get("retry")
         ctx = ctx if isinstance(ctx, RequestContext) else None
-        self.contexts.append(ctx)
         request_id = "" if ctx is None else ctx.request_id
-        self.attempts[request_id] += 1
-        return request_id
+        with self._lock:
+            index = self.calls
+            self.calls += 1
+            self.requests.append(request)
+            self.urls.append(request.url)
+            self.contexts.append(ctx)
+            self.attempts[request_id] += 1
+        return index, request_id
 
     async def aclose(self) -> None:
+        self.closed = True
+
+    def close(self) -> None:
         self.closed = True
 
 
@@ -98,24 +132,49 @@ class CountingTransport(_Counting):
         requests, contexts: As for [`FlakyTransport`][resilient_transport.testing.FlakyTransport].
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport | httpx.BaseTransport) -> None:
         super().__init__()
         self.inner = inner
         self.answered: collections.Counter[str] = collections.Counter()
         self.failures: dict[str, list[type[BaseException]]] = collections.defaultdict(list)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request_id = self._record(request)
+        _, request_id = self._record(request)
+        assert isinstance(self.inner, httpx.AsyncBaseTransport), "an async inner transport"
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
-            self.failures[request_id].append(type(exc))
+            self._book(request_id, exc)
             raise
-        self.answered[request_id] += 1
+        self._book(request_id, None)
         return response
 
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _, request_id = self._record(request)
+        assert isinstance(self.inner, httpx.BaseTransport), "a synchronous inner transport"
+        try:
+            response = self.inner.handle_request(request)
+        except BaseException as exc:
+            self._book(request_id, exc)
+            raise
+        self._book(request_id, None)
+        return response
+
+    def _book(self, request_id: str, error: BaseException | None) -> None:
+        with self._lock:
+            if error is None:
+                self.answered[request_id] += 1
+            else:
+                self.failures[request_id].append(type(error))
+
     async def aclose(self) -> None:
+        assert isinstance(self.inner, httpx.AsyncBaseTransport), "an async inner transport"
         await self.inner.aclose()
+        self.closed = True
+
+    def close(self) -> None:
+        assert isinstance(self.inner, httpx.BaseTransport), "a synchronous inner transport"
+        self.inner.close()
         self.closed = True
 
 
@@ -154,12 +213,21 @@ class FlakyTransport(_Counting):
         self._error = error
         self._handler: Handler = _ok if handler is None else handler
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        seen = self.attempts[self._record(request)]
+    def _fails(self, request: httpx.Request) -> bool:
+        _, request_id = self._record(request)
+        seen = self.attempts[request_id]
         failures = self._failures(request) if callable(self._failures) else self._failures
-        if seen <= failures:
+        return seen <= failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._fails(request):
             _raise(self._error, request)
         return await _answer(self._handler, request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._fails(request):
+            _raise(self._error, request)
+        return _answer_sync(self._handler, request)
 
 
 class ScriptedTransport(_Counting):
@@ -176,8 +244,12 @@ class ScriptedTransport(_Counting):
         self._script = list(script)
         self._then: Outcome = _ok if then is None else then
 
+    def _next(self, request: httpx.Request) -> Outcome:
+        index, _ = self._record(request)
+        return self._script[index] if index < len(self._script) else self._then
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = self.calls
-        self._record(request)
-        outcome = self._script[index] if index < len(self._script) else self._then
-        return await _answer(outcome, request)
+        return await _answer(self._next(request), request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return _answer_sync(self._next(request), request)

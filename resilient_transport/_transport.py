@@ -8,15 +8,15 @@ from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 from anyio.abc import ObjectSendStream
 
-from ._attempt import TrackedStream, check_port, drain, send_within
+from ._attempt import TrackedStream, drain, send_within
 from ._budget import RetryBudget
 from ._context import RequestContext
-from ._decision import Decision, RetryPolicy
-from ._events import AsyncEvent, Emitter, EventType, terminal_event_type
-from ._overrides import applied_context, defaults_context
+from ._events import AsyncEvent
+from ._loop import RetryCore
 from ._sleep import default_sleep
 
 __all__ = ["RetryingAsyncTransport"]
@@ -90,16 +90,9 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             raise TypeError(
                 f"transport must be an httpx.AsyncBaseTransport or None, got {transport!r}"
             )
-        if budget is not None and not isinstance(budget, RetryBudget):
-            raise TypeError(f"budget must be a RetryBudget or None, got {budget!r}")
         if sleep is None:
             sleep = default_sleep
-        for name, value in (("sleep", sleep), ("clock", clock), ("random", random)):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable, got {value!r}")
-        # max_delay=None leaves the cap unset: it follows base_delay (see
-        # RequestContext.max_delay).
-        self._defaults = defaults_context(
+        self._core = RetryCore(
             max_retries=max_retries,
             base_delay=base_delay,
             max_delay=max_delay,
@@ -109,13 +102,16 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             retry_idempotent_errors=retry_idempotent_errors,
             retry_statuses=retry_statuses,
             max_retry_after=max_retry_after,
+            budget=budget,
+            events=events,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            cancelled=anyio.get_cancelled_exc_class,
+            synchronous=False,
         )
-        self._emitter = Emitter(events, clock)  # raises TypeError for a bad stream
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
-        self._budget = budget
-        self._policy = RetryPolicy(clock, random, budget)
         self._sleep = sleep
-        self._clock = clock
 
     # -- public state ---------------------------------------------------------
 
@@ -127,17 +123,17 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     @property
     def defaults(self) -> RequestContext:
         """The context used for requests that bring none (its id is replaced per request)."""
-        return self._defaults
+        return self._core.defaults
 
     @property
     def budget(self) -> RetryBudget | None:
         """The retry budget, if any."""
-        return self._budget
+        return self._core.budget
 
     @property
     def dropped_events(self) -> int:
         """Events dropped because the event stream was full."""
-        return self._emitter.dropped
+        return self._core.emitter.dropped
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -154,14 +150,14 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         try:
             await self._transport.__aexit__(exc_type, exc_value, traceback)
         finally:
-            await self._emitter.aclose()
+            await self._core.emitter.aclose()
 
     async def aclose(self) -> None:
         """Close the inner transport and the event send stream."""
         try:
             await self._transport.aclose()
         finally:
-            await self._emitter.aclose()
+            await self._core.emitter.aclose()
 
     # -- the request path -----------------------------------------------------
 
@@ -171,7 +167,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         """One attempt; with a deadline, bounded by the time left until its response head."""
         if ctx.deadline is None:
             return await self._transport.handle_async_request(request)
-        remaining = ctx.deadline - (self._clock() - start)
+        remaining = ctx.deadline - (self._core.clock() - start)
         return await send_within(self._transport, request, remaining, ctx.deadline)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -184,14 +180,10 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         """
         extensions = request.extensions
         stream = request.stream
-        check_port(request)
-        ctx = applied_context(self._defaults, extensions.get("retry"))
-        emitter = self._emitter
-        # Only events and deadlines need the start time.
-        start = self._clock() if emitter.active or ctx.deadline is not None else 0.0
+        core = self._core
+        ctx, start = core.begin(request)
         if ctx.max_retries and not isinstance(stream, httpx.ByteStream):
             request.stream = TrackedStream(stream)  # type: ignore[arg-type]
-        policy = self._policy
         retried: httpx.Response | None = None  # a retried response, closed before the sleep
         delay = -1.0  # no sleep before the first attempt
         outcome: httpx.Response | BaseException
@@ -212,22 +204,9 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                 else:
                     if not ctx.retry_statuses or outcome.status_code not in ctx.retry_statuses:
                         # An answer: nearly every request, so the shortest path.
-                        policy.answered()
-                        outcome.extensions["retry"] = ctx
-                        if emitter.active:
-                            emitter.emit(
-                                EventType.SUCCESS,
-                                ctx,
-                                request,
-                                start,
-                                attempts=ctx.current_attempt + 1,
-                                status_code=outcome.status_code,
-                            )
-                        return outcome
-                retried = None
-                decision = policy.decide(request, ctx, outcome, start)
+                        return core.answer(request, ctx, outcome, start)
+                decision = core.decide(request, ctx, outcome, start, in_attempt)
                 if not decision.retry:
-                    self._report_end(request, ctx, outcome, decision, start, in_attempt)
                     if isinstance(outcome, httpx.Response):
                         return outcome
                     # Raised outside any except block: nothing is chained to it.
@@ -237,24 +216,11 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         raise outcome
                     finally:
                         del outcome
-                if isinstance(outcome, httpx.Response):
-                    retried, error, status = outcome, None, outcome.status_code
-                else:
-                    retried, error, status = None, outcome, None
-                emitter.emit(
-                    EventType.RETRY,
-                    decision.context,
-                    request,
-                    start,
-                    attempts=decision.context.current_attempt,
-                    error=error,
-                    status_code=status,
-                    delay=decision.delay,
-                )
+                retried = outcome if isinstance(outcome, httpx.Response) else None
                 # The failed attempt's exception, and through its traceback the
                 # inner transport's frames, need not live through the sleep (an
                 # event that carries it keeps it for its reader).
-                del outcome, error
+                del outcome
                 ctx = decision.context
                 delay = decision.delay
         finally:
@@ -263,38 +229,5 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             request.extensions = extensions
             request.stream = stream
 
-    def _report_end(
-        self,
-        request: httpx.Request,
-        ctx: RequestContext,
-        outcome: httpx.Response | BaseException,
-        decision: Decision,
-        start: float,
-        in_attempt: bool,
-    ) -> None:
-        """The terminal event of a request given up; a response gets its context."""
-        attempts = ctx.current_attempt + 1 if in_attempt else ctx.current_attempt
-        if isinstance(outcome, httpx.Response):
-            outcome.extensions["retry"] = decision.context
-            self._emitter.emit(
-                EventType.SUCCESS,
-                decision.context,
-                request,
-                start,
-                attempts=attempts,
-                status_code=outcome.status_code,
-                reason=decision.reason,
-            )
-        else:
-            self._emitter.emit(
-                terminal_event_type(outcome),
-                decision.context,
-                request,
-                start,
-                attempts=attempts,
-                error=outcome,
-                reason=decision.reason,
-            )
-
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._transport!r}, defaults={self._defaults!r})"
+        return f"{type(self).__name__}({self._transport!r}, defaults={self._core.defaults!r})"

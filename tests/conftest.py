@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ._server import ScriptedServer, echo, serving
+from ._sync_server import SyncServer, sync_serving
 
 
 @pytest.fixture(
@@ -85,4 +86,11 @@ async def local_server() -> AsyncIterator[ScriptedServer]:
     """
     server = ScriptedServer(then=echo)
     async with serving(server):
+        yield server
+
+
+@pytest.fixture
+def sync_server() -> Iterator[SyncServer]:
+    """A threaded HTTP server on 127.0.0.1 for synchronous tests (``tests/_sync_server.py``)."""
+    with sync_serving() as server:
         yield server

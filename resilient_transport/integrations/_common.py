@@ -44,7 +44,7 @@ OPENTELEMETRY_SCOPE = "resilient_transport"
 
 
 class EventTarget(Protocol):
-    """What an integration plugs into: an ``EventMonitor`` or an ``AsyncResilientClient``."""
+    """What an integration plugs into: an ``EventMonitor``, a ``SyncEventMonitor`` or a client."""
 
     def add_event_callback(self, event_type: EventType | None, callback: Any, /) -> None: ...
 

@@ -174,3 +174,39 @@ async def event_callback_usage() -> None:
     monitor.add_event_callback(None, takes_nothing)  # type: ignore[arg-type]
     EventMonitor(object())  # type: ignore[arg-type]
     EventMonitor(send)  # type: ignore[arg-type]
+
+
+def sync_usage(url: str) -> None:
+    from resilient_transport import EventQueue, RetryingTransport, SyncEventMonitor
+
+    queue = EventQueue(max_size=1000)
+    sleep = RecordingSleep()
+    transport = RetryingTransport(
+        httpx.HTTPTransport(),
+        max_retries=2,
+        base_delay=1.0,
+        deadline=30.0,
+        retry_statuses={503},
+        budget=RetryBudget(),
+        events=queue.clone(),
+        sleep=sleep.sync,
+        clock=FakeClock(),
+    )
+    assert_type(transport.dropped_events, int)
+    assert_type(transport.transport, httpx.BaseTransport)
+    monitor = SyncEventMonitor(queue, max_results=100)
+
+    def on_retry(event: AsyncEvent) -> None: ...
+
+    monitor.add_event_callback(EventType.RETRY, on_retry)
+    with monitor, httpx.Client(transport=transport) as client:
+        client.get(url, extensions={"retry": RequestContext(request_id="users")})
+        assert_type(monitor.wait_for_all_requests(timeout=1.0), dict[str, RequestResult])
+    assert_type(monitor.get_result("users"), RequestResult | None)
+    assert_type(monitor.process_queued(), int)
+    assert_type(queue.receive(timeout=0.1), AsyncEvent | None)
+    RetryingTransport(httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+    RetryingTransport(events=anyio.create_memory_object_stream[AsyncEvent]()[0])  # type: ignore[arg-type]
+    SyncEventMonitor(anyio.create_memory_object_stream[AsyncEvent]()[1])  # type: ignore[arg-type]
+    clock = FakeClock()
+    RetryingTransport(FlakyTransport(), clock=clock, sleep=clock.sync_sleep, deadline=5.0)
