@@ -190,13 +190,15 @@ async def attempts(answer: Answer, column: str, options: Mapping[str, Any]) -> i
 
 async def observe() -> Observed:
     """Run every cell; return whether each was retried."""
-    return {
-        key: {
-            name: {column: await attempts(row.answer, column, options) > 1 for column in METHODS}
-            for name, options in OPTIONS.items()
-        }
-        for key, row in ROWS.items()
-    }
+    # Plain loops: an await inside a nested comprehension needs Python 3.11.
+    observed: Observed = {}
+    for key, row in ROWS.items():
+        observed[key] = {}
+        for name, options in OPTIONS.items():
+            observed[key][name] = {
+                column: await attempts(row.answer, column, options) > 1 for column in METHODS
+            }
+    return observed
 
 
 def _methods(retried: Mapping[str, bool]) -> str:
