@@ -172,27 +172,12 @@ class Emitter:
                 delay=delay,
                 reason=reason,
             )
-            # Sent here, not through send(): one call less on every request.
             stream.send_nowait(event)
         except anyio.WouldBlock:
             self._drop()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._stop()
         except Exception:  # observability must never fail a request
-            self._failed(stream)
-
-    def send(self, event: AsyncEvent) -> None:
-        """Send ``event`` if it fits; never waits, never raises."""
-        stream = self._stream
-        if stream is None:
-            return
-        try:
-            stream.send_nowait(event)
-        except anyio.WouldBlock:
-            self._drop()
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._stop()
-        except Exception:
             self._failed(stream)
 
     def _drop(self) -> None:

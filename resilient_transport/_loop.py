@@ -19,7 +19,7 @@ from ._budget import RetryBudget
 from ._context import RequestContext
 from ._decision import CancelledClass, Decision, RetryPolicy
 from ._events import Emitter, EventType, terminal_event_type
-from ._overrides import applied_context, defaults_context, with_fresh_id
+from ._overrides import applied_context, defaults_context
 
 __all__ = ["RetryCore"]
 
@@ -86,13 +86,7 @@ class RetryCore:
             TypeError, ValueError: The "retry" extension is wrong.
         """
         check_port(request)
-        value = request.extensions.get("retry")
-        # No "retry" extension: nearly every request, so the shortest way.
-        ctx = (
-            with_fresh_id(self.defaults)
-            if value is None
-            else applied_context(self.defaults, value)
-        )
+        ctx = applied_context(self.defaults, request.extensions.get("retry"))
         # Only events and deadlines need the start time.
         start = self.clock() if self.emitter.active or ctx.deadline is not None else 0.0
         return ctx, start
