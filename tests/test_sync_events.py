@@ -216,12 +216,17 @@ def test_the_integrations_plug_into_the_sync_monitor() -> None:
     registry = CollectorRegistry()
     reader = InMemoryMetricReader()
     transport = RetryingTransport(FlakyTransport(failures=1), events=queue, base_delay=0)
-    with SyncEventMonitor(queue) as monitor:
-        logs.instrument(monitor, log)
-        prometheus.instrument(monitor, registry)
-        opentelemetry.instrument(monitor, meter_provider=MeterProvider(metric_readers=[reader]))
-        with httpx.Client(transport=transport) as client:
-            client.get(URL)
+    try:
+        with SyncEventMonitor(queue) as monitor:
+            logs.instrument(monitor, log)
+            prometheus.instrument(monitor, registry)
+            opentelemetry.instrument(
+                monitor, meter_provider=MeterProvider(metric_readers=[reader])
+            )
+            with httpx.Client(transport=transport) as client:
+                client.get(URL)
+    finally:
+        log.removeFilter(keep)  # the logger is process-wide: leave it as it was
     assert [record.event for record in records] == ["retry", "success"]  # type: ignore[attr-defined]
     retries = registry.get_sample_value(
         "resilient_transport_retries_total",
