@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import AsyncGeneratorType, GeneratorType
 
 import anyio
-import httpx
 
 from ._classify import TIMEOUT_ERRORS, DeadlineExceeded
 from ._redact import redact_url
+from ._stack import AsyncByteStream, InvalidURL, SyncByteStream, httpx
 
 __all__ = [
     "TRACKED_STREAMS",
@@ -29,7 +29,7 @@ __all__ = [
 _DRAIN_LIMIT = 65_536
 
 
-class TrackedStream(httpx.AsyncByteStream):
+class TrackedStream(AsyncByteStream):
     """Wraps a one-shot request body to know whether sending it has begun."""
 
     __slots__ = ("_stream", "started")
@@ -49,7 +49,7 @@ class TrackedStream(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
-class SyncTrackedStream(httpx.SyncByteStream):
+class SyncTrackedStream(SyncByteStream):
     """`TrackedStream` for a synchronous one-shot request body."""
 
     __slots__ = ("_stream", "started")
@@ -77,11 +77,12 @@ def check_port(request: httpx.Request) -> None:
     socket layer.
 
     Raises:
-        httpx.InvalidURL: The port is out of range (the URL shown redacted).
+        httpx.InvalidURL: The port is out of range (the URL shown redacted); an
+            ``httpx2.InvalidURL`` too, with httpx2 installed.
     """
     port = request.url.port
     if port is not None and not 0 < port < 65536:
-        raise httpx.InvalidURL(
+        raise InvalidURL(
             f"Invalid port: {port!r} (must be 1 to 65535) in {redact_url(request.url)}"
         )
 

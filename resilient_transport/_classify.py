@@ -9,8 +9,7 @@ from __future__ import annotations
 import enum
 import ssl
 
-import httpcore
-import httpx
+from ._stack import TimeoutException, every_stack, httpx
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -24,36 +23,23 @@ __all__ = [
     "is_idempotent",
 ]
 
+
 # Retried by default. A connect failure happens before a single byte of the
 # request is sent: the server cannot have seen it, so resending is safe for
-# every method and every body, streamed or not. httpx maps httpcore's error
-# to its own; an inner transport that talks to httpcore directly raises the
-# raw one, so both are listed.
-NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (httpx.ConnectError, httpcore.ConnectError)
+# every method and every body, streamed or not.
+NOT_SENT_ERRORS = every_stack("ConnectError")
 
 # Also nothing sent, but a timeout: the user chose that limit, so retrying it
 # is opt-in (``retry_connect_timeouts``).
-NOT_SENT_TIMEOUTS: tuple[type[BaseException], ...] = (
-    httpx.ConnectTimeout,
-    httpcore.ConnectTimeout,
-)
+NOT_SENT_TIMEOUTS = every_stack("ConnectTimeout")
 
 # The request may have reached the server, which may have acted on it: the
 # connection broke or went silent after (part of) the request was written.
 # This includes a stale keep-alive connection closed by the server ("Server
 # disconnected without sending a response"). Safe to resend only when the
 # request is idempotent (``retry_idempotent_errors``).
-MAYBE_PROCESSED_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpcore.ReadError,
-    httpcore.WriteError,
-    httpcore.RemoteProtocolError,
-    httpcore.ReadTimeout,
-    httpcore.WriteTimeout,
+MAYBE_PROCESSED_ERRORS = every_stack(
+    "ReadError", "WriteError", "RemoteProtocolError", "ReadTimeout", "WriteTimeout"
 )
 
 # Everything else is never retried (FailureKind.OTHER), on purpose:
@@ -67,20 +53,19 @@ MAYBE_PROCESSED_ERRORS: tuple[type[BaseException], ...] = (
 # - anything that is not a transport error: a bug, which a retry would hide.
 
 # A terminal error of one of these types makes a TIMEOUT event.
-TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TimeoutException,
-    httpcore.TimeoutException,
-)
+TIMEOUT_ERRORS = every_stack("TimeoutException")
 
 
-class DeadlineExceeded(httpx.TimeoutException):
+# Its base is httpx's TimeoutException and, when installed, httpx2's.
+class DeadlineExceeded(TimeoutException):
     """The request's ``deadline`` passed before an attempt's response head arrived.
 
     Raised by the transport when it ends an attempt that was still waiting
     (to connect, to send, or for the response head) as the deadline passed:
     per-phase timeouts bound each read, but not a response that trickles in.
-    An ``httpx.TimeoutException``, so code that handles httpx's timeouts
-    handles it too. Never retried: the deadline is gone.
+    An ``httpx.TimeoutException`` (and, with httpx2 installed, an
+    ``httpx2.TimeoutException`` too), so code that handles its HTTP stack's
+    timeouts handles it too. Never retried: the deadline is gone.
     """
 
 

@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from ._budget import RetryBudget
 from ._client_events import ClientEvents
@@ -15,6 +14,7 @@ from ._events import AsyncEvent, EventType
 from ._keywords import NOT_GIVEN, NotGiven, RetryKeywords, given
 from ._monitor import EventCallback, EventMonitor
 from ._results import RequestResult
+from ._stack import httpx
 
 if TYPE_CHECKING:
     import ssl

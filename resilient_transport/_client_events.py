@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from types import TracebackType
 
-import httpx
-
 from ._monitor import EventMonitor
 from ._results import RequestResult
+from ._stack import httpx
 
 __all__ = ["ClientEvents"]
 

@@ -15,13 +15,12 @@ import enum
 import time
 from collections.abc import Callable
 
-import httpx
-
 from ._attempt import TRACKED_STREAMS
 from ._budget import RetryBudget
 from ._classify import FailureKind, classify_error, is_idempotent
 from ._context import RequestContext
 from ._retry_after import parse_retry_after, retry_after_delay
+from ._stack import httpx
 
 __all__ = ["CancelledClass", "Decision", "GiveUpReason", "RetryPolicy", "no_cancellation"]
 
@@ -119,7 +118,7 @@ class RetryPolicy:
             start: The clock's reading when the request began.
         """
         budget = self._budget
-        if isinstance(outcome, httpx.Response):
+        if not isinstance(outcome, BaseException):
             if budget is not None:
                 budget.record_failure()
             # The response is what the caller gets if it is not retried: with

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
-import httpx
 
 from ._classify import TIMEOUT_ERRORS
 from ._context import RequestContext, no_metadata
 from ._decision import GiveUpReason
 from ._records import trusted
 from ._redact import safe_url
+from ._stack import httpx
 
 __all__ = ["AsyncEvent", "Emitter", "EventType", "terminal_event_type"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
+from ._stack import httpx
 
 __all__ = ["replace_transports", "transports_of"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import enum
 from typing import Any, Final
 
-import httpx
 from anyio.abc import ObjectSendStream
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._events import AsyncEvent
 from ._httpx_client import replace_transports
+from ._stack import httpx
 from ._transport import RetryingAsyncTransport
 
 __all__ = ["NOT_GIVEN", "NotGiven", "RetryKeywords", "given"]

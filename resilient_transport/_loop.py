@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-import httpx
-
 from ._attempt import check_port
 from ._budget import RetryBudget
 from ._context import RequestContext
 from ._decision import CancelledClass, Decision, RetryPolicy
 from ._events import Emitter, EventType, terminal_event_type
 from ._overrides import applied_context, defaults_context
+from ._stack import httpx
 
 __all__ = ["RetryCore"]
 
@@ -126,7 +125,7 @@ class RetryCore:
         decision = self.policy.decide(request, ctx, outcome, start)
         emitter = self.emitter
         if decision.retry:
-            if isinstance(outcome, httpx.Response):
+            if not isinstance(outcome, BaseException):
                 error, status = None, outcome.status_code
             else:
                 error, status = outcome, None
@@ -142,7 +141,7 @@ class RetryCore:
             )
             return decision
         attempts = ctx.current_attempt + 1 if in_attempt else ctx.current_attempt
-        if isinstance(outcome, httpx.Response):
+        if not isinstance(outcome, BaseException):
             outcome.extensions["retry"] = decision.context
             emitter.emit(
                 EventType.SUCCESS,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
-import httpx
+from ._stack import httpx
 
 __all__ = [
     "DEFAULT_REDACTED_QUERY_KEYS",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from ._budget import RetryBudget
 from ._keywords import NOT_GIVEN, NotGiven, RetryKeywords, given
+from ._stack import httpx
 
 if TYPE_CHECKING:
     import ssl

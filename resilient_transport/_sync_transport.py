@@ -9,20 +9,19 @@ from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from ._attempt import SyncTrackedStream, drain_sync, send_before_deadline
 from ._budget import RetryBudget
 from ._context import RequestContext
 from ._decision import no_cancellation
 from ._loop import RetryCore
 from ._sleep import default_sync_sleep
+from ._stack import BYTE_STREAMS, STACKS, SYNC_TRANSPORTS, BaseTransport, OwnTransports, httpx
 from ._sync_events import EventQueue
 
 __all__ = ["RetryingTransport"]
 
 
-class RetryingTransport(httpx.BaseTransport):
+class RetryingTransport(BaseTransport):
     """An httpx transport for ``httpx.Client`` that retries what is safe to retry.
 
     The twin of [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport],
@@ -37,7 +36,8 @@ class RetryingTransport(httpx.BaseTransport):
     events, and the budget books every attempt under its lock.
 
     Args:
-        transport: The inner transport; ``None`` means ``httpx.HTTPTransport()``.
+        transport: The inner transport; ``None`` means ``httpx.HTTPTransport()``
+            (httpx2's for a request of an ``httpx2.Client``).
         max_retries: Retries after the first attempt.
         base_delay: Seconds before the first retry (exponential backoff after).
         max_delay: Cap on any backoff delay, in seconds; ``None``: 20 s, or
@@ -88,7 +88,7 @@ class RetryingTransport(httpx.BaseTransport):
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random.random,
     ) -> None:
-        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+        if transport is not None and not isinstance(transport, SYNC_TRANSPORTS):
             raise TypeError(f"transport must be an httpx.BaseTransport or None, got {transport!r}")
         if sleep is None:
             sleep = default_sync_sleep
@@ -117,6 +117,11 @@ class RetryingTransport(httpx.BaseTransport):
                 "sleep must be a plain function (for testing.RecordingSleep, pass its "
                 f".sync method), got {sleep!r}"
             )
+        # An inner transport made here must match each request's stack.
+        self._own: OwnTransports | None = None
+        if transport is None and len(STACKS) > 1:
+            self._own = OwnTransports("HTTPTransport")
+            transport = self._own.primary
         self._transport = httpx.HTTPTransport() if transport is None else transport
         self._sleep = sleep
 
@@ -157,25 +162,38 @@ class RetryingTransport(httpx.BaseTransport):
         try:
             self._transport.__exit__(exc_type, exc_value, traceback)
         finally:
-            self._core.emitter.close()
+            self._close_others()
 
     def close(self) -> None:
         """Close the inner transport and the event queue's send end."""
         try:
             self._transport.close()
         finally:
+            self._close_others()
+
+    def _close_others(self) -> None:
+        """Close the inner transports made for another stack, then the event queue's send end."""
+        try:
+            if self._own is not None:
+                for other in self._own.others():
+                    other.close()
+        finally:
             self._core.emitter.close()
 
     # -- the request path -----------------------------------------------------
 
-    def _send(self, request: httpx.Request, ctx: RequestContext, start: float) -> httpx.Response:
+    def _send(
+        self,
+        inner: httpx.BaseTransport,
+        request: httpx.Request,
+        ctx: RequestContext,
+        start: float,
+    ) -> httpx.Response:
         """One attempt; with a deadline, each phase bounded by the time left."""
         if ctx.deadline is None:
-            return self._transport.handle_request(request)
+            return inner.handle_request(request)
         clock = self._core.clock
-        return send_before_deadline(
-            self._transport, request, ctx.deadline, lambda: clock() - start
-        )
+        return send_before_deadline(inner, request, ctx.deadline, lambda: clock() - start)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport, retrying as the context allows.
@@ -190,7 +208,8 @@ class RetryingTransport(httpx.BaseTransport):
         stream = request.stream
         core = self._core
         ctx, start = core.begin(request)
-        if ctx.max_retries and not isinstance(stream, httpx.ByteStream):
+        inner = self._transport if self._own is None else self._own.for_request(request)
+        if ctx.max_retries and not isinstance(stream, BYTE_STREAMS):
             request.stream = SyncTrackedStream(stream)  # type: ignore[arg-type]
         retried: httpx.Response | None = None  # a retried response, closed before the sleep
         delay = -1.0  # no sleep before the first attempt
@@ -206,7 +225,7 @@ class RetryingTransport(httpx.BaseTransport):
                             drain_sync(retried)
                         self._sleep(delay)
                     in_attempt = True
-                    outcome = self._send(request, ctx, start)
+                    outcome = self._send(inner, request, ctx, start)
                 except BaseException as exc:  # decided on below, outside this block
                     outcome = exc
                 else:
@@ -214,7 +233,7 @@ class RetryingTransport(httpx.BaseTransport):
                         return core.answer(request, ctx, outcome, start)
                 decision = core.decide(request, ctx, outcome, start, in_attempt)
                 if not decision.retry:
-                    if isinstance(outcome, httpx.Response):
+                    if not isinstance(outcome, BaseException):
                         return outcome
                     # Raised outside any except block: nothing is chained to it
                     # (and the local goes, not to make a reference cycle).
@@ -222,7 +241,7 @@ class RetryingTransport(httpx.BaseTransport):
                         raise outcome
                     finally:
                         del outcome
-                retried = outcome if isinstance(outcome, httpx.Response) else None
+                retried = None if isinstance(outcome, BaseException) else outcome
                 del outcome
                 ctx = decision.context
                 delay = decision.delay

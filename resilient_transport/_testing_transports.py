@@ -11,9 +11,17 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Union
 
-import httpx
-
 from ._context import RequestContext
+from ._stack import (
+    ASYNC_TRANSPORTS,
+    REQUEST_ERRORS,
+    RESPONSES,
+    SYNC_TRANSPORTS,
+    AsyncBaseTransport,
+    BaseTransport,
+    httpx,
+    stack_of,
+)
 
 __all__ = ["CountingTransport", "FlakyTransport", "Handler", "Outcome", "ScriptedTransport"]
 
@@ -26,12 +34,13 @@ Outcome = Union[BaseException, type[BaseException], int, httpx.Response, Handler
 
 
 def _ok(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, text="ok")
+    response: httpx.Response = stack_of(request)[0].Response(200, text="ok")
+    return response
 
 
 def _raise(error: BaseException | type[BaseException], request: httpx.Request) -> None:
     if isinstance(error, type):
-        if issubclass(error, httpx.RequestError):
+        if issubclass(error, REQUEST_ERRORS):
             raise error("simulated failure", request=request)
         raise error("simulated failure")
     raise error
@@ -44,8 +53,9 @@ def _fixed(outcome: Outcome, request: httpx.Request) -> httpx.Response | None:
     ):
         _raise(outcome, request)
     if isinstance(outcome, int):
-        return httpx.Response(outcome, request=request)
-    if isinstance(outcome, httpx.Response):
+        response: httpx.Response = stack_of(request)[0].Response(outcome, request=request)
+        return response
+    if isinstance(outcome, RESPONSES):
         return outcome
     return None
 
@@ -57,7 +67,7 @@ async def _answer(outcome: Outcome, request: httpx.Request) -> httpx.Response:
     answer = outcome(request)  # type: ignore[operator]
     if isinstance(answer, Awaitable):
         answer = await answer
-    assert isinstance(answer, httpx.Response)
+    assert isinstance(answer, RESPONSES)
     return answer
 
 
@@ -70,11 +80,11 @@ def _answer_sync(outcome: Outcome, request: httpx.Request) -> httpx.Response:
     if inspect.isawaitable(answer):
         getattr(answer, "close", lambda: None)()  # a coroutine: no "never awaited" warning
         raise TypeError(f"a synchronous request's handler returned an awaitable: {outcome!r}")
-    assert isinstance(answer, httpx.Response)
+    assert isinstance(answer, RESPONSES)
     return answer
 
 
-class _Counting(httpx.AsyncBaseTransport, httpx.BaseTransport):
+class _Counting(AsyncBaseTransport, BaseTransport):
     """The bookkeeping every helper transport here keeps of the attempts it sees.
 
     Each serves ``httpx.AsyncClient`` (``handle_async_request``) and
@@ -140,7 +150,7 @@ class CountingTransport(_Counting):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         _, request_id = self._record(request)
-        assert isinstance(self.inner, httpx.AsyncBaseTransport), "an async inner transport"
+        assert isinstance(self.inner, ASYNC_TRANSPORTS), "an async inner transport"
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
@@ -151,7 +161,7 @@ class CountingTransport(_Counting):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         _, request_id = self._record(request)
-        assert isinstance(self.inner, httpx.BaseTransport), "a synchronous inner transport"
+        assert isinstance(self.inner, SYNC_TRANSPORTS), "a synchronous inner transport"
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
@@ -168,12 +178,12 @@ class CountingTransport(_Counting):
                 self.failures[request_id].append(type(error))
 
     async def aclose(self) -> None:
-        assert isinstance(self.inner, httpx.AsyncBaseTransport), "an async inner transport"
+        assert isinstance(self.inner, ASYNC_TRANSPORTS), "an async inner transport"
         await self.inner.aclose()
         self.closed = True
 
     def close(self) -> None:
-        assert isinstance(self.inner, httpx.BaseTransport), "a synchronous inner transport"
+        assert isinstance(self.inner, SYNC_TRANSPORTS), "a synchronous inner transport"
         self.inner.close()
         self.closed = True
 

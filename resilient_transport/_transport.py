@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import httpx
 from anyio.abc import ObjectSendStream
 
 from ._attempt import TrackedStream, drain, send_within
@@ -18,11 +17,19 @@ from ._context import RequestContext
 from ._events import AsyncEvent
 from ._loop import RetryCore
 from ._sleep import default_sleep
+from ._stack import (
+    ASYNC_TRANSPORTS,
+    BYTE_STREAMS,
+    STACKS,
+    AsyncBaseTransport,
+    OwnTransports,
+    httpx,
+)
 
 __all__ = ["RetryingAsyncTransport"]
 
 
-class RetryingAsyncTransport(httpx.AsyncBaseTransport):
+class RetryingAsyncTransport(AsyncBaseTransport):
     """An httpx transport that retries what is safe to retry.
 
     Wraps any inner transport. By default it retries connection failures
@@ -39,7 +46,8 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
     ``response.extensions["retry"]`` and in every event.
 
     Args:
-        transport: The inner transport; ``None`` means ``httpx.AsyncHTTPTransport()``.
+        transport: The inner transport; ``None`` means ``httpx.AsyncHTTPTransport()``
+            (httpx2's for a request of an ``httpx2.AsyncClient``).
         max_retries: Retries after the first attempt.
         base_delay: Seconds before the first retry (exponential backoff after).
         max_delay: Cap on any backoff delay, in seconds; ``None``: 20 s, or
@@ -86,7 +94,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random.random,
     ) -> None:
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+        if transport is not None and not isinstance(transport, ASYNC_TRANSPORTS):
             raise TypeError(
                 f"transport must be an httpx.AsyncBaseTransport or None, got {transport!r}"
             )
@@ -110,6 +118,12 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
             cancelled=anyio.get_cancelled_exc_class,
             synchronous=False,
         )
+        # An inner transport made here must match each request's stack; with
+        # one stack installed, every request does.
+        self._own: OwnTransports | None = None
+        if transport is None and len(STACKS) > 1:
+            self._own = OwnTransports("AsyncHTTPTransport")
+            transport = self._own.primary
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
         self._sleep = sleep
 
@@ -150,25 +164,38 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         try:
             await self._transport.__aexit__(exc_type, exc_value, traceback)
         finally:
-            await self._core.emitter.aclose()
+            await self._close_others()
 
     async def aclose(self) -> None:
         """Close the inner transport and the event send stream."""
         try:
             await self._transport.aclose()
         finally:
+            await self._close_others()
+
+    async def _close_others(self) -> None:
+        """Close the inner transports made for another stack, then the event send stream."""
+        try:
+            if self._own is not None:
+                for other in self._own.others():
+                    await other.aclose()
+        finally:
             await self._core.emitter.aclose()
 
     # -- the request path -----------------------------------------------------
 
     async def _send(
-        self, request: httpx.Request, ctx: RequestContext, start: float
+        self,
+        inner: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        ctx: RequestContext,
+        start: float,
     ) -> httpx.Response:
         """One attempt; with a deadline, bounded by the time left until its response head."""
         if ctx.deadline is None:
-            return await self._transport.handle_async_request(request)
+            return await inner.handle_async_request(request)
         remaining = ctx.deadline - (self._core.clock() - start)
-        return await send_within(self._transport, request, remaining, ctx.deadline)
+        return await send_within(inner, request, remaining, ctx.deadline)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport, retrying as the context allows.
@@ -182,7 +209,8 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
         stream = request.stream
         core = self._core
         ctx, start = core.begin(request)
-        if ctx.max_retries and not isinstance(stream, httpx.ByteStream):
+        inner = self._transport if self._own is None else self._own.for_request(request)
+        if ctx.max_retries and not isinstance(stream, BYTE_STREAMS):
             request.stream = TrackedStream(stream)  # type: ignore[arg-type]
         retried: httpx.Response | None = None  # a retried response, closed before the sleep
         delay = -1.0  # no sleep before the first attempt
@@ -198,7 +226,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                             await drain(retried)
                         await self._sleep(delay)
                     in_attempt = True
-                    outcome = await self._send(request, ctx, start)
+                    outcome = await self._send(inner, request, ctx, start)
                 except BaseException as exc:  # decided on below, outside this block
                     outcome = exc
                 else:
@@ -207,7 +235,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         return core.answer(request, ctx, outcome, start)
                 decision = core.decide(request, ctx, outcome, start, in_attempt)
                 if not decision.retry:
-                    if isinstance(outcome, httpx.Response):
+                    if not isinstance(outcome, BaseException):
                         return outcome
                     # Raised outside any except block: nothing is chained to it.
                     # The local goes on the way out: this frame holding the
@@ -216,7 +244,7 @@ class RetryingAsyncTransport(httpx.AsyncBaseTransport):
                         raise outcome
                     finally:
                         del outcome
-                retried = outcome if isinstance(outcome, httpx.Response) else None
+                retried = None if isinstance(outcome, BaseException) else outcome
                 # The failed attempt's exception, and through its traceback the
                 # inner transport's frames, need not live through the sleep (an
                 # event that carries it keeps it for its reader).

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
-import httpx
 
 from resilient_transport._context import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES
 from resilient_transport._redact import redact_url
+from resilient_transport._stack import httpx
 from resilient_transport._version import __version__
 
 from .get import DEFAULT_TIMEOUT, EXIT_HTTP_ERROR, run_get

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import anyio
-import httpx
 
 from resilient_transport import (
     AsyncEvent,
@@ -19,6 +18,7 @@ from resilient_transport import (
     RequestContext,
     RequestResult,
 )
+from resilient_transport._stack import httpx
 
 from .demo_server import LateServer
 from .describe import describe_error, describe_outcome, describe_reason, describe_retry

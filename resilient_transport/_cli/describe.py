@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import ssl
 
-import httpx
-
 from resilient_transport import AsyncEvent, EventType, GiveUpReason
 from resilient_transport._redact import safe_url
+from resilient_transport._stack import httpx
 
 __all__ = [
     "describe_error",

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 import anyio
-import httpx
 
 from resilient_transport import AsyncEvent, AsyncResilientClient, EventType
 from resilient_transport._context import DEFAULT_MAX_DELAY
+from resilient_transport._stack import httpx
 
 from .describe import describe_retry, failure_message, status_failure_message
 

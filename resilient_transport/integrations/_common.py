@@ -13,10 +13,8 @@ import importlib
 from types import ModuleType
 from typing import Any, Protocol
 
-import httpcore
-import httpx
-
 from resilient_transport._events import AsyncEvent, EventType
+from resilient_transport._stack import every_stack, httpx
 
 __all__ = [
     "OPENTELEMETRY_SCOPE",
@@ -109,10 +107,7 @@ def qualified_name(cls: type) -> str:
 # Errors about the request the client built rather than about the network or
 # the server: h11 refuses a malformed header value (say, a token read from a
 # file with its trailing newline) with one of these, quoting the value.
-_QUOTES_THE_REQUEST: tuple[type[BaseException], ...] = (
-    httpx.LocalProtocolError,
-    httpcore.LocalProtocolError,
-)
+_QUOTES_THE_REQUEST = every_stack("LocalProtocolError")
 
 
 def error_text(error: BaseException) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
-import httpx
-
+from resilient_transport._stack import AsyncByteStream, httpx, stack_of
 from resilient_transport.integrations._common import require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,8 +23,8 @@ else:
 __all__ = ["ResponseStream", "httpx_error", "httpx_error_type", "iterate"]
 
 
-def httpx_error_type(exc: Exception) -> type[httpx.TransportError]:
-    """The httpx exception type that stands for aiohttp's ``exc``.
+def _error_name(exc: Exception) -> str:
+    """The name of the httpx exception type that stands for aiohttp's ``exc``.
 
     The order matters: aiohttp's hierarchy nests a connect failure inside
     ``ClientConnectionError`` and a connect timeout inside the read timeout's
@@ -33,49 +33,55 @@ def httpx_error_type(exc: Exception) -> type[httpx.TransportError]:
     if isinstance(exc, aiohttp.ClientConnectorError):
         # Refused, unreachable, DNS, TLS handshake and certificate failures,
         # and a proxy that cannot be reached: nothing was sent.
-        return httpx.ConnectError
+        return "ConnectError"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout
+        return "ConnectTimeout"
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        return httpx.ReadTimeout
+        return "ReadTimeout"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         # httpcore says the same: "Server disconnected without sending a response."
-        return httpx.RemoteProtocolError
+        return "RemoteProtocolError"
     if isinstance(exc, aiohttp.ClientConnectionResetError):
-        return httpx.WriteError
+        return "WriteError"
     if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
-        return httpx.ReadError
+        return "ReadError"
     if isinstance(exc, aiohttp.ClientPayloadError):
         # A body cut short or badly framed.
-        return httpx.RemoteProtocolError
+        return "RemoteProtocolError"
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError
+        return "ProxyError"
     if isinstance(exc, aiohttp.ClientResponseError):
         # aiohttp reports a malformed status line or header block this way.
-        return httpx.RemoteProtocolError
+        return "RemoteProtocolError"
     if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return httpx.UnsupportedProtocol
+        return "UnsupportedProtocol"
     if isinstance(exc, asyncio.TimeoutError):
-        return httpx.TimeoutException
+        return "TimeoutException"
     if isinstance(exc, OSError):
-        return httpx.ReadError
-    return httpx.TransportError
+        return "ReadError"
+    return "TransportError"
+
+
+def httpx_error_type(exc: Exception, package: ModuleType = httpx) -> type[httpx.TransportError]:
+    """The exception type of ``package`` (httpx or httpx2) that stands for aiohttp's ``exc``."""
+    return cast("type[httpx.TransportError]", getattr(package, _error_name(exc)))
 
 
 def httpx_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
-    """Return the httpx exception to raise ``from exc``."""
+    """Return the exception of ``request``'s stack (httpx's or httpx2's) to raise ``from exc``."""
+    package = stack_of(request)[0]
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
         # A pinned certificate did not match: a certificate failure, which
         # the retry policy recognises by the ssl error in the cause chain.
         mismatch = ssl.SSLCertVerificationError(str(exc))
         mismatch.__cause__ = exc
-        error: httpx.TransportError = httpx.ConnectError(str(exc), request=request)
+        error: httpx.TransportError = package.ConnectError(str(exc), request=request)
         error.__cause__ = mismatch
         return error
-    return httpx_error_type(exc)(str(exc) or repr(exc), request=request)
+    return httpx_error_type(exc, package)(str(exc) or repr(exc), request=request)
 
 
-class ResponseStream(httpx.AsyncByteStream):
+class ResponseStream(AsyncByteStream):
     """The body of an aiohttp response, streamed as httpx expects."""
 
     __slots__ = ("_request", "_response")

@@ -8,7 +8,7 @@ keeps everything else httpx: the client, its API, its response objects, and
 the retry layer on top:
 
 ```python
-import httpx
+from resilient_transport._stack import AsyncBaseTransport, httpx, of_every_stack, stack_of
 from resilient_transport import RetryingAsyncTransport
 from resilient_transport.transports.aiohttp import AiohttpTransport
 
@@ -40,8 +40,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from resilient_transport._stack import AsyncBaseTransport, httpx, of_every_stack, stack_of
 from resilient_transport.integrations._common import require
 
 from ._aiohttp_compat import ResponseStream, httpx_error, iterate
@@ -62,6 +61,10 @@ __all__ = ["DEFAULT_LIMITS", "AiohttpTransport"]
 
 #: httpx's default pool limits. aiohttp keeps every idle connection alive, so
 #: ``max_keepalive_connections`` has no equivalent and is not used.
+#: httpx's and httpx2's Limits; a body not read yet, in either.
+LIMITS: tuple[type[httpx.Limits], ...] = of_every_stack("Limits")
+REQUEST_NOT_READ = of_every_stack("RequestNotRead")
+
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 _NOT_ASYNCIO = (
@@ -80,7 +83,7 @@ _TIMEOUT_CACHE_SIZE = 64
 _URL_CACHE_SIZE = 256
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(AsyncBaseTransport):
     """An httpx transport that sends requests with aiohttp; asyncio only.
 
     Use it as the inner transport of a
@@ -127,7 +130,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise TypeError(f"session must be an aiohttp.ClientSession or None, got {session!r}")
         if verify is not None and not isinstance(verify, (bool, ssl.SSLContext)):
             raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {verify!r}")
-        if limits is not None and not isinstance(limits, httpx.Limits):
+        if limits is not None and not isinstance(limits, LIMITS):
             raise TypeError(f"limits must be an httpx.Limits, got {limits!r}")
         if session is not None and (verify is not None or limits is not None):
             raise ValueError(
@@ -206,7 +209,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except UnicodeDecodeError:
             # aiohttp takes headers as text and sends them UTF-8 encoded: other
             # bytes cannot be sent as they are, and are not sent changed.
-            raise httpx.LocalProtocolError(
+            raise stack_of(request)[0].LocalProtocolError(
                 "AiohttpTransport sends header names in ASCII and values in UTF-8 only; "
                 f"this request has other bytes: {raw!r}",
                 request=request,
@@ -216,7 +219,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         data: bytes | AsyncIterator[bytes] | None
         try:
             data = request.content or None
-        except httpx.RequestNotRead:
+        except REQUEST_NOT_READ:
             # A streamed body: aiohttp frames it itself (chunked, or by the
             # Content-Length the caller gave), so httpx's framing header goes.
             data = iterate(request.stream)  # type: ignore[arg-type]
@@ -252,7 +255,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx_error(exc, request) from exc
 
         version = response.version
-        return httpx.Response(
+        answer: httpx.Response = stack_of(request)[0].Response(
             response.status,
             headers=response.raw_headers,
             stream=ResponseStream(response, request),
@@ -263,6 +266,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
+        return answer
 
     async def aclose(self) -> None:
         """Close the session the transport made; one passed in is left to its owner.

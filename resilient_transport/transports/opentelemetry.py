@@ -22,10 +22,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from resilient_transport._context import RequestContext
 from resilient_transport._redact import safe_url
+from resilient_transport._stack import ASYNC_TRANSPORTS, AsyncBaseTransport, httpx
 from resilient_transport._version import __version__
 from resilient_transport.integrations._common import (
     OPENTELEMETRY_SCOPE,
@@ -47,7 +46,7 @@ _EXTRA = "opentelemetry"
 _REDACTED_USERINFO = "REDACTED:REDACTED"
 
 
-class TracingTransport(httpx.AsyncBaseTransport):
+class TracingTransport(AsyncBaseTransport):
     """An inner transport wrapper: one OpenTelemetry HTTP client span per attempt.
 
     Place it *under* the retry layer, so that it sees every attempt:
@@ -88,7 +87,7 @@ class TracingTransport(httpx.AsyncBaseTransport):
         self._inject = (
             require("opentelemetry.propagate", _EXTRA, __name__).inject if propagate else None
         )
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+        if transport is not None and not isinstance(transport, ASYNC_TRANSPORTS):
             raise TypeError(
                 f"transport must be an httpx.AsyncBaseTransport or None, got {transport!r}"
             )
