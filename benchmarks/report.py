@@ -25,6 +25,8 @@ PACKAGES = [
     "resilient-transport",
     "httpx",
     "httpcore",
+    "httpx2",
+    "httpcore2",
     "h11",
     "anyio",
     "aiohttp",

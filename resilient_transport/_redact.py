@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
-from ._stack import httpx
+from ._stack import httpx, of_every_stack
 
 __all__ = [
     "DEFAULT_REDACTED_QUERY_KEYS",
@@ -119,6 +119,9 @@ def set_redacted_query_keys(keys: Iterable[str]) -> frozenset[str]:
     return previous
 
 
+_URLS: tuple[type[httpx.URL], ...] = of_every_stack("URL")
+
+
 def redact_url(url: httpx.URL | str) -> str:
     """Return ``url`` as text that is safe to show: the library's own rule.
 
@@ -129,7 +132,7 @@ def redact_url(url: httpx.URL | str) -> str:
     URL loses its secrets; the fragment is left alone.
 
     Args:
-        url: An ``httpx.URL``, or a URL as text.
+        url: An ``httpx.URL`` (or ``httpx2.URL``), or a URL as text.
 
     Returns:
         The URL as text, as events, log lines, spans and the command line show it.
@@ -137,7 +140,7 @@ def redact_url(url: httpx.URL | str) -> str:
     Raises:
         TypeError: ``url`` is neither an ``httpx.URL`` nor a ``str``.
     """
-    if isinstance(url, httpx.URL):
+    if isinstance(url, _URLS):
         return safe_url(url)
     if not isinstance(url, str):
         raise TypeError(f"url must be an httpx.URL or a str, got {url!r}")

@@ -39,6 +39,7 @@ __all__ = [
     "OwnTransports",
     "SyncByteStream",
     "TimeoutException",
+    "TransportError",
     "combined",
     "every_stack",
     "of_every_stack",
@@ -133,6 +134,7 @@ if TYPE_CHECKING:
     AsyncByteStream = httpx.AsyncByteStream
     SyncByteStream = httpx.SyncByteStream
     TimeoutException = httpx.TimeoutException
+    TransportError = httpx.TransportError
     InvalidURL = httpx.InvalidURL
 else:
     AsyncBaseTransport = combined("AsyncBaseTransport")
@@ -140,6 +142,7 @@ else:
     AsyncByteStream = combined("AsyncByteStream")
     SyncByteStream = combined("SyncByteStream")
     TimeoutException = combined("TimeoutException")
+    TransportError = combined("TransportError")
     InvalidURL = combined("InvalidURL")
 
 _BY_PACKAGE = {stack[0].__name__: stack for stack in STACKS}

@@ -58,7 +58,11 @@ _REQUIRES = re.compile(r"^#\s*requires:\s*(?P<names>[\w.\-, ]+)$")
 # Runs one block: refuses non-loopback network access, then executes the
 # block as __main__, compiled so that line numbers are the Markdown file's.
 _RUNNER = r"""
-import ipaddress, socket, sys
+import ipaddress, os, socket, sys
+
+if os.environ.get("RT_TEST_STACK") == "httpx2":  # the suite runs on httpx2: so do the docs
+    import httpx2
+    httpx2.alias_httpx()
 
 def _loopback(host):
     if host in ("localhost", "localhost.", b"localhost"):

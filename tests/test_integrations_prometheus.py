@@ -54,7 +54,7 @@ async def test_a_scripted_run_counts_retries_give_ups_and_outcomes() -> None:
         await client.wait_for_all_requests()
 
     retries = "resilient_transport_retries_total"
-    assert value(registry, retries, **WHERE, error_type="httpx.ConnectError") == 4
+    assert value(registry, retries, **WHERE, error_type=f"{httpx.__name__}.ConnectError") == 4
     requests = "resilient_transport_requests_total"
     assert value(registry, requests, **WHERE, outcome="success", reason="") == 1
     assert value(registry, requests, **WHERE, outcome="error", reason="exhausted") == 1
@@ -107,7 +107,7 @@ async def test_the_server_label_can_be_dropped_and_the_namespace_changed() -> No
             registry,
             "myapp_http_retries_total",
             method="_OTHER",
-            error_type=("httpx.ConnectError"),
+            error_type=(f"{httpx.__name__}.ConnectError"),
         )
         == 1
     )
@@ -175,7 +175,7 @@ async def test_several_clients_on_the_default_registry_add_up(
     instrumented = await _run_clients(n, default_registry.instrument)
     registry = default_registry.registry
     retries = "resilient_transport_retries_total"
-    assert value(registry, retries, **WHERE, error_type="httpx.ConnectError") == n
+    assert value(registry, retries, **WHERE, error_type=f"{httpx.__name__}.ConnectError") == n
     requests = "resilient_transport_requests_total"
     assert value(registry, requests, **WHERE, outcome="success", reason="") == n
     assert value(registry, "resilient_transport_retry_delay_seconds_count", **WHERE) == n
@@ -192,7 +192,7 @@ async def test_several_clients_on_one_custom_registry_add_up(n: int) -> None:
     for host in hosts:
         where = {"method": "GET", "server_address": host}
         retries = "resilient_transport_retries_total"
-        assert value(registry, retries, **where, error_type="httpx.ConnectError") == n
+        assert value(registry, retries, **where, error_type=f"{httpx.__name__}.ConnectError") == n
         requests = "resilient_transport_requests_total"
         assert value(registry, requests, **where, outcome="success", reason="") == n
     # One series per label set, whatever the number of clients.

@@ -22,6 +22,7 @@ import pytest
 
 from resilient_transport import (
     IDEMPOTENT_METHODS,
+    CircuitOpenError,
     EventType,
     FailureKind,
     GiveUpReason,
@@ -35,7 +36,7 @@ from resilient_transport._classify import (
     DeadlineExceeded,
     is_idempotent,
 )
-from resilient_transport._stack import STACKS, TimeoutException
+from resilient_transport._stack import STACKS, TimeoutException, TransportError
 from resilient_transport.testing import EventRecorder, RecordingSleep, ScriptedTransport
 
 from ._retry_table import table
@@ -244,7 +245,9 @@ def test_every_httpx_transport_error_is_classified_on_purpose(package: ModuleTyp
     }
     # The transport's own: a deadline that passed during an attempt (its
     # base is every installed stack's TimeoutException at once).
-    own = {DeadlineExceeded, TimeoutException}
+    # The circuit breaker's refusal: never sent, never retried (its base is
+    # every installed stack's TransportError at once).
+    own = {DeadlineExceeded, TimeoutException, CircuitOpenError, TransportError}
     declared = {*NOT_SENT_ERRORS, *NOT_SENT_TIMEOUTS, *MAYBE_PROCESSED_ERRORS}
     pending = [package.TransportError]
     seen: set[type[BaseException]] = set()

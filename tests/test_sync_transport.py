@@ -392,7 +392,7 @@ def test_the_transport_exposes_its_state_and_closes_its_inner_transport() -> Non
     assert type(transport.transport) is httpx.HTTPTransport
     assert transport.budget is None and transport.dropped_events == 0
     assert transport.defaults.max_retries == 2
-    assert repr(transport).startswith("RetryingTransport(<httpx.HTTPTransport")
+    assert repr(transport).startswith(f"RetryingTransport(<{httpx.__name__}.HTTPTransport")
     transport.close()
     inner = FlakyTransport(failures=0)
     with RetryingTransport(inner) as entered:

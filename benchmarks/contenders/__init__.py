@@ -16,6 +16,7 @@ from .aiohttp_family import (
     rt_httpx_aiohttp,
 )
 from .common import Env, Factory, Runtime, aiohttp_transport_class
+from .httpx2_family import bare_httpx2, rt_httpx2
 from .httpx_family import (
     bare_httpx,
     default_httpx,
@@ -29,6 +30,7 @@ from .httpx_family import (
 __all__ = [
     "AIOHTTP_FAMILY",
     "CONTENDERS",
+    "HTTPX2_FAMILY",
     "HTTPX_FAMILY",
     "RETRYING",
     "Env",
@@ -51,6 +53,8 @@ CONTENDERS: dict[str, Factory] = {
     "rt-aiohttp": rt_aiohttp,
     "httpx-aiohttp": httpx_aiohttp,
     "rt-httpx-aiohttp": rt_httpx_aiohttp,
+    "httpx2": bare_httpx2,
+    "rt-httpx2": rt_httpx2,
 }
 
 #: Contenders that retry (the others make one attempt whatever ``retries`` says).
@@ -64,6 +68,7 @@ RETRYING = frozenset(
         "aiohttp-retry",
         "rt-aiohttp",
         "rt-httpx-aiohttp",
+        "rt-httpx2",
     }
 )
 
@@ -71,3 +76,5 @@ RETRYING = frozenset(
 HTTPX_FAMILY = ["httpx", "rt", "rt-events", "httpx-retries", "tenacity", "stamina"]
 #: aiohttp, with and without retries, and this library over aiohttp.
 AIOHTTP_FAMILY = ["aiohttp", "aiohttp-retry", "rt-aiohttp"]
+#: httpx2, bare and under this library (skipped where it is not installed).
+HTTPX2_FAMILY = ["httpx2", "rt-httpx2"]

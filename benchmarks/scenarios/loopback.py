@@ -10,7 +10,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from contenders import AIOHTTP_FAMILY, HTTPX_FAMILY, Env
+from contenders import AIOHTTP_FAMILY, HTTPX2_FAMILY, HTTPX_FAMILY, Env
 from harness import Entry, Scenario, Server, timed_rounds
 from report import TIMES, fmt_range, fmt_ratio, median, ratios, report_checks
 
@@ -54,6 +54,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "one core it used while the contender ran (its CPU time over all rounds / their "
         f"duration; at most {peak:.0%}). Client CPU: the benchmark process's CPU time per request."
     )
+    bare2 = next((e for e in live if e.name == "httpx2"), None)
+    over2 = next((e for e in live if e.name == "rt-httpx2"), None)
+    if bare2 is not None and over2 is not None:
+        vs_bare2 = ratios(bare2.seconds, over2.seconds)
+        print(
+            f"\nThis library over httpx2 ({over2.label}) runs at {fmt_ratio(vs_bare2)} of bare "
+            f"httpx2's requests/s (rounds: {fmt_range(vs_bare2)})."
+        )
     report_checks(live, lambda e: args.requests * args.rounds + warmup)
     for entry in live:
         if entry.failed:
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 SCENARIO = Scenario(
     "loopback",
-    [*HTTPX_FAMILY, "httpx-default", *AIOHTTP_FAMILY, "httpx-aiohttp"],
+    [*HTTPX_FAMILY, "httpx-default", *AIOHTTP_FAMILY, "httpx-aiohttp", *HTTPX2_FAMILY],
     5,
     1000,
     "success path, server on 127.0.0.1 in another process",
