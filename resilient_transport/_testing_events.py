@@ -11,6 +11,7 @@ from types import TracebackType
 import anyio
 
 from ._events import AsyncEvent, EventType
+from ._sync_events import EventQueue
 
 __all__ = ["EventRecorder"]
 
@@ -18,24 +19,29 @@ __all__ = ["EventRecorder"]
 class EventRecorder:
     """Receives a transport's events in a list, with no monitor running.
 
-    Give `send` to a transport as ``events=``; read `events`.
-    The stream is unbounded, so nothing is dropped. Close the recorder
-    (``with EventRecorder() as recorder:``) when done; the transport closes
-    the send end when it is closed.
+    Give `send` to a `RetryingAsyncTransport` as ``events=``, or `queue` to
+    a `RetryingTransport`; read `events`. Both are unbounded, so nothing is
+    dropped. Close the recorder (``with EventRecorder() as recorder:``) when
+    done; a transport closes its send end when it is closed.
     """
 
     def __init__(self) -> None:
         self.send, self._receive = anyio.create_memory_object_stream[AsyncEvent](math.inf)
+        #: The synchronous transport's sink: an unbounded `EventQueue`.
+        self.queue = EventQueue(math.inf)
         self._events: list[AsyncEvent] = []
 
     @property
     def events(self) -> list[AsyncEvent]:
-        """Every event received so far, in order."""
+        """Every event received so far, in order (from `send`, then from `queue`)."""
         while True:
             try:
                 self._events.append(self._receive.receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return list(self._events)
+                break
+        while (event := self.queue.receive_nowait()) is not None:
+            self._events.append(event)
+        return list(self._events)
 
     def types(self, request_id: str | None = None) -> list[EventType]:
         """The event types received (for one request, if given), in order."""
@@ -50,6 +56,7 @@ class EventRecorder:
         self.events  # noqa: B018 - keep what was sent before closing
         self.send.close()
         self._receive.close()
+        self.queue.close()
 
     def __enter__(self) -> EventRecorder:
         return self

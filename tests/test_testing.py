@@ -10,7 +10,13 @@ import httpx
 import pytest
 import respx
 
-from resilient_transport import AsyncEvent, EventMonitor, EventType, RetryingAsyncTransport
+from resilient_transport import (
+    AsyncEvent,
+    EventMonitor,
+    EventType,
+    RetryingAsyncTransport,
+    RetryingTransport,
+)
 from resilient_transport._sleep import instant_sleep_enabled
 from resilient_transport.testing import (
     EventRecorder,
@@ -189,3 +195,15 @@ def test_set_instant_sleep_refuses_a_non_bool() -> None:
     with pytest.raises(TypeError, match="enabled must be a bool, got 1"):
         set_instant_sleep(1)  # type: ignore[arg-type]
     assert not instant_sleep_enabled()
+
+
+def test_an_event_recorder_records_a_synchronous_transports_events_through_its_queue() -> None:
+    with EventRecorder() as recorder:
+        transport = RetryingTransport(
+            FlakyTransport(failures=2), events=recorder.queue, base_delay=0
+        )
+        with httpx.Client(transport=transport) as client:
+            client.get("http://service.test/", extensions={"retry": {"request_id": "s"}})
+        assert recorder.types("s") == [EventType.RETRY, EventType.RETRY, EventType.SUCCESS]
+        assert recorder.queue.closed  # the transport closed its send end
+    assert [e.attempts for e in recorder.events] == [1, 2, 3]
