@@ -1,7 +1,10 @@
 """resilient_transport: a drop-in httpx transport that retries what is safe to retry."""
 
+from ._adaptive import AdaptiveRetryBudget
 from ._backoff import backoff_delay
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
+from ._circuit import CircuitOpenError, CircuitState, CircuitTransition
 from ._classify import IDEMPOTENT_METHODS, DeadlineExceeded, FailureKind, classify_error
 from ._client import AsyncResilientClient, create_async_resilient_client
 from ._context import RequestContext
@@ -23,8 +26,13 @@ from ._transport import RetryingAsyncTransport
 from ._version import __version__
 
 __all__ = [
+    "AdaptiveRetryBudget",
     "AsyncEvent",
     "AsyncResilientClient",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "CircuitTransition",
     "DEFAULT_REDACTED_QUERY_KEYS",
     "DeadlineExceeded",
     "EventCallback",

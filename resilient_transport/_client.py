@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
 from ._client_events import ClientEvents
 from ._events import AsyncEvent, EventType
@@ -98,7 +99,10 @@ class AsyncResilientClient(httpx.AsyncClient):
         retry_idempotent_errors: bool | NotGiven = NOT_GIVEN,
         retry_statuses: Collection[int] | NotGiven = NOT_GIVEN,
         max_retry_after: float | NotGiven = NOT_GIVEN,
+        hedge_delay: float | NotGiven | None = NOT_GIVEN,
+        max_hedges: int | NotGiven = NOT_GIVEN,
         budget: RetryBudget | NotGiven | None = NOT_GIVEN,
+        breaker: CircuitBreaker | NotGiven | None = NOT_GIVEN,
         sleep: Callable[[float], Awaitable[Any]] | NotGiven | None = NOT_GIVEN,
         clock: Callable[[], float] | NotGiven = NOT_GIVEN,
         random: Callable[[], float] | NotGiven = NOT_GIVEN,
@@ -134,7 +138,10 @@ class AsyncResilientClient(httpx.AsyncClient):
             retry_idempotent_errors=retry_idempotent_errors,
             retry_statuses=retry_statuses,
             max_retry_after=max_retry_after,
+            hedge_delay=hedge_delay,
+            max_hedges=max_hedges,
             budget=budget,
+            breaker=breaker,
             sleep=sleep,
             clock=clock,
             random=random,
@@ -254,7 +261,10 @@ def create_async_resilient_client(
     retry_idempotent_errors: bool | NotGiven = NOT_GIVEN,
     retry_statuses: Collection[int] | NotGiven = NOT_GIVEN,
     max_retry_after: float | NotGiven = NOT_GIVEN,
+    hedge_delay: float | NotGiven | None = NOT_GIVEN,
+    max_hedges: int | NotGiven = NOT_GIVEN,
     budget: RetryBudget | NotGiven | None = NOT_GIVEN,
+    breaker: CircuitBreaker | NotGiven | None = NOT_GIVEN,
     sleep: Callable[[float], Awaitable[Any]] | NotGiven | None = NOT_GIVEN,
     clock: Callable[[], float] | NotGiven = NOT_GIVEN,
     random: Callable[[], float] | NotGiven = NOT_GIVEN,

@@ -57,6 +57,8 @@ SETTINGS = frozenset(
         "retry_idempotent_errors",
         "retry_statuses",
         "max_retry_after",
+        "hedge_delay",
+        "max_hedges",
     }
 )
 #: What a context remembers having been given: the settings, and
@@ -111,6 +113,8 @@ class RequestContext:
             requests only.
         max_retry_after: Largest ``Retry-After`` (seconds) that is honoured; a
             longer one ends retrying and the response is returned as is.
+        hedge_delay: Seconds before each hedge (see the hedging guide); ``None``: no hedging.
+        max_hedges: Hedges beyond the first attempt, ``0..4`` (gRPC: 5 attempts at most).
         named_fields: The settings (and ``current_attempt``) this context was
             given, the ones it overrides when sent with a request; read-only,
             not part of its value (two equal contexts may name different
@@ -135,6 +139,8 @@ class RequestContext:
     retry_idempotent_errors: bool = False
     retry_statuses: AbstractSet[int] = frozenset()
     max_retry_after: float = 60.0
+    hedge_delay: float | None = None
+    max_hedges: int = 1
     # Set before __post_init__ runs (see _init below); not part of the value.
     named_fields: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
@@ -166,6 +172,9 @@ class RequestContext:
         if type(self.retry_statuses) is not frozenset or self.retry_statuses:
             object.__setattr__(self, "retry_statuses", as_statuses(self.retry_statuses))
         check_seconds("max_retry_after", self.max_retry_after)
+        if self.hedge_delay is not None:
+            check_seconds("hedge_delay", self.hedge_delay)
+        check_int("max_hedges", self.max_hedges, 0, 4)
         named = named_of(self)
         if self.max_delay < self.base_delay:
             if "max_delay" not in named:  # a cap nobody set follows the base delay

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable
 
 from ._attempt import TRACKED_STREAMS
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
+from ._circuit import CircuitOpenError, origin_of
 from ._classify import FailureKind, classify_error, is_idempotent
 from ._context import RequestContext
 from ._retry_after import parse_retry_after, retry_after_delay
@@ -57,6 +59,10 @@ class GiveUpReason(str, enum.Enum):
     """The server asked to wait longer than ``max_retry_after``."""
     CANCELLED = "cancelled"
     """The request was cancelled."""
+    CIRCUIT_OPEN = "circuit_open"
+    """The origin's circuit is open: an attempt was refused (a
+    [`CircuitOpenError`][resilient_transport.CircuitOpenError]), or the next
+    one would be, after the backoff sleep."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ class Decision:
 class RetryPolicy:
     """Decides on failed attempts, with the transport's clock, randomness and budget."""
 
-    __slots__ = ("_budget", "_cancelled", "_clock", "_random")
+    __slots__ = ("_breaker", "_budget", "_cancelled", "_clock", "_random")
 
     def __init__(
         self,
@@ -90,11 +96,13 @@ class RetryPolicy:
         random: Callable[[], float],
         budget: RetryBudget | None,
         cancelled: CancelledClass = no_cancellation,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._clock = clock
         self._random = random
         self._budget = budget
         self._cancelled = cancelled
+        self._breaker = breaker
 
     def answered(self) -> None:
         """Book an attempt that answered with a status that is not retried."""
@@ -136,12 +144,14 @@ class RetryPolicy:
                     else GiveUpReason.EXHAUSTED
                 )
                 return Decision(retry=False, context=context, reason=reason)
-            return self._schedule(failed, retry_after, start, context)
+            return self._schedule(request, failed, retry_after, start, context)
         if not isinstance(outcome, Exception):  # cancelled, KeyboardInterrupt, SystemExit...
             # Never retried, never delayed, never counted against the budget.
             if isinstance(outcome, self._cancelled()):
                 return Decision(retry=False, context=context, reason=GiveUpReason.CANCELLED)
             return Decision(retry=False, context=context, reason=GiveUpReason.NOT_RETRYABLE)
+        if isinstance(outcome, CircuitOpenError):  # refused before any attempt: nothing to count
+            return Decision(retry=False, context=context, reason=GiveUpReason.CIRCUIT_OPEN)
         kind = classify_error(outcome)
         if budget is not None and kind not in (FailureKind.OTHER, FailureKind.CERTIFICATE):
             budget.record_failure()
@@ -149,16 +159,28 @@ class RetryPolicy:
         refused = _refuse_error(request, kind, failed)
         if refused is not None:
             return Decision(retry=False, context=failed, reason=refused)
-        return self._schedule(failed, None, start, failed)
+        return self._schedule(request, failed, None, start, failed)
+
+    def refusal(
+        self, request: httpx.Request, context: RequestContext, error: Exception
+    ) -> GiveUpReason | None:
+        """Why ``error`` ends the request whatever is left to try, or ``None`` if it does not.
+
+        The rules of `decide` for an error, without its schedule (attempts
+        left, delay, deadline, budget) and without booking anything: a
+        hedged request counts, times and budgets its attempts itself.
+        """
+        return _refuse_error(request, classify_error(error), context)
 
     def _schedule(
         self,
+        request: httpx.Request,
         failed: RequestContext,
         retry_after: float | None,
         start: float,
         given_up: RequestContext,
     ) -> Decision:
-        """The checks every retry passes: attempts left, deadline, budget.
+        """The checks every retry passes: attempts left, deadline, circuit, budget.
 
         ``failed`` is the context with this attempt counted; ``given_up``
         the one to report if the request is not retried.
@@ -171,6 +193,10 @@ class RetryPolicy:
             delay = failed.calculate_delay(self._random)
         if failed.deadline is not None and (self._clock() - start) + delay >= failed.deadline:
             return Decision(retry=False, context=given_up, reason=GiveUpReason.DEADLINE)
+        # Never sleep into a break: the attempt after it would be refused.
+        breaker = self._breaker
+        if breaker is not None and breaker.blocked_for(origin_of(request.url)) > delay:
+            return Decision(retry=False, context=given_up, reason=GiveUpReason.CIRCUIT_OPEN)
         if self._budget is not None and not self._budget.acquire_retry():
             return Decision(retry=False, context=given_up, reason=GiveUpReason.BUDGET)
         return Decision(retry=True, context=failed, delay=delay)

@@ -37,11 +37,13 @@ class EventType(str, enum.Enum):
     """Terminal: a timeout (``httpx.TimeoutException`` or httpcore's) ended the request."""
     CANCELLED = "cancelled"
     """Terminal: the request was cancelled, during an attempt or a backoff sleep."""
+    HEDGE = "hedge"
+    """A hedge was sent: one more attempt of a hedged request, the others still running."""
 
     @property
     def is_terminal(self) -> bool:
         """Whether this is the last event of its request."""
-        return self is not EventType.RETRY
+        return self not in _NOT_TERMINAL
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,14 +59,17 @@ class AsyncEvent:
             ``current_attempt`` counts the failed attempts so far.
         timestamp: Wall-clock time of the event (``time.time()``).
         data: Extra read-only data (empty unless an integration adds some).
-        error: The exception that caused a [`RETRY`][EventType.RETRY] or ended the request.
+        error: The exception that caused a [`RETRY`][EventType.RETRY] or ended the
+            request; on a [`HEDGE`][EventType.HEDGE] sent at once, the failure that let it go.
         method: The request's HTTP method.
         url: The request's URL without credentials.
         attempts: Attempts sent so far, the one in flight included.
         elapsed: Seconds since the first attempt started.
         status_code: The response status, on [`SUCCESS`][EventType.SUCCESS] and on
-            a [`RETRY`][EventType.RETRY] caused by a retried status.
-        delay: On [`RETRY`][EventType.RETRY], the seconds slept before the next attempt.
+            a [`RETRY`][EventType.RETRY] caused by a retried status (or a
+            [`HEDGE`][EventType.HEDGE] sent at once after one).
+        delay: On [`RETRY`][EventType.RETRY], the seconds slept before the next attempt;
+            on [`HEDGE`][EventType.HEDGE], the seconds waited for it (0: sent at once).
         reason: On a terminal event, why the request was not retried (again);
             ``None`` when nothing was refused (a first-time success).
     """
@@ -90,8 +95,11 @@ class AsyncEvent:
     @property
     def is_terminal(self) -> bool:
         """Whether this is the last event of its request."""
-        return self.event_type is not EventType.RETRY
+        return self.event_type not in _NOT_TERMINAL
 
+
+#: The event types that a request may send any number of before its one terminal event.
+_NOT_TERMINAL = frozenset({EventType.RETRY, EventType.HEDGE})
 
 #: Builds an event from trusted values (see `_records`), cheaper than the
 #: frozen dataclass ``__init__``, on every request that has events.

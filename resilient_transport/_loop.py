@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from ._attempt import check_port
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
+from ._circuit import CircuitOpenError
 from ._context import RequestContext
 from ._decision import CancelledClass, Decision, RetryPolicy
 from ._events import Emitter, EventType, terminal_event_type
@@ -31,7 +33,7 @@ class RetryCore:
     one core serves any number of requests, in tasks or threads, at once.
     """
 
-    __slots__ = ("budget", "clock", "defaults", "emitter", "policy")
+    __slots__ = ("breaker", "budget", "clock", "defaults", "emitter", "policy")
 
     def __init__(
         self,
@@ -45,7 +47,10 @@ class RetryCore:
         retry_idempotent_errors: bool,
         retry_statuses: Collection[int],
         max_retry_after: float,
+        hedge_delay: float | None = None,
+        max_hedges: int = 1,
         budget: RetryBudget | None,
+        breaker: CircuitBreaker | None = None,
         events: object,
         sleep: object,
         clock: Callable[[], float],
@@ -55,6 +60,8 @@ class RetryCore:
     ) -> None:
         if budget is not None and not isinstance(budget, RetryBudget):
             raise TypeError(f"budget must be a RetryBudget or None, got {budget!r}")
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"breaker must be a CircuitBreaker or None, got {breaker!r}")
         for name, value in (("sleep", sleep), ("clock", clock), ("random", random)):
             if not callable(value):
                 raise TypeError(f"{name} must be callable, got {value!r}")
@@ -70,11 +77,16 @@ class RetryCore:
             retry_idempotent_errors=retry_idempotent_errors,
             retry_statuses=retry_statuses,
             max_retry_after=max_retry_after,
+            hedge_delay=hedge_delay,
+            max_hedges=max_hedges,
         )
         # Raises TypeError for a bad stream.
         self.emitter = Emitter(events, clock, synchronous=synchronous)
         self.budget = budget
-        self.policy = RetryPolicy(clock, random, budget, cancelled)
+        #: Asked before every attempt, told every outcome (by the transport's
+        #: per-attempt path, which hedges share), when not None.
+        self.breaker = breaker
+        self.policy = RetryPolicy(clock, random, budget, cancelled, breaker)
         self.clock = clock
 
     def begin(self, request: httpx.Request) -> tuple[RequestContext, float]:
@@ -140,7 +152,11 @@ class RetryCore:
                 delay=decision.delay,
             )
             return decision
-        attempts = ctx.current_attempt + 1 if in_attempt else ctx.current_attempt
+        # A refused attempt was never sent: it is not one of the attempts.
+        if in_attempt and not isinstance(outcome, CircuitOpenError):
+            attempts = ctx.current_attempt + 1
+        else:
+            attempts = ctx.current_attempt
         if not isinstance(outcome, BaseException):
             outcome.extensions["retry"] = decision.context
             emitter.emit(

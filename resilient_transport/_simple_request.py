@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
 from ._keywords import NOT_GIVEN, NotGiven, RetryKeywords, given
 from ._stack import httpx
@@ -44,7 +45,10 @@ async def simple_async_request(
     retry_idempotent_errors: bool | NotGiven = NOT_GIVEN,
     retry_statuses: Collection[int] | NotGiven = NOT_GIVEN,
     max_retry_after: float | NotGiven = NOT_GIVEN,
+    hedge_delay: float | NotGiven | None = NOT_GIVEN,
+    max_hedges: int | NotGiven = NOT_GIVEN,
     budget: RetryBudget | NotGiven | None = NOT_GIVEN,
+    breaker: CircuitBreaker | NotGiven | None = NOT_GIVEN,
     sleep: Callable[[float], Awaitable[Any]] | NotGiven | None = NOT_GIVEN,
     clock: Callable[[], float] | NotGiven = NOT_GIVEN,
     random: Callable[[], float] | NotGiven = NOT_GIVEN,
@@ -91,7 +95,10 @@ async def simple_async_request(
         retry_idempotent_errors=retry_idempotent_errors,
         retry_statuses=retry_statuses,
         max_retry_after=max_retry_after,
+        hedge_delay=hedge_delay,
+        max_hedges=max_hedges,
         budget=budget,
+        breaker=breaker,
         sleep=sleep,
         clock=clock,
         random=random,

@@ -40,7 +40,7 @@ class ResultStore:
         """The event types to feed to `record`: the terminal ones; none if nothing is kept."""
         if not self._max_results:
             return ()
-        return tuple(t for t in EventType if t is not EventType.RETRY)
+        return tuple(t for t in EventType if t.is_terminal)
 
     def get(self, request_id: str) -> RequestResult | None:
         """The result kept for ``request_id``, or ``None``."""

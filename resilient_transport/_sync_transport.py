@@ -10,9 +10,11 @@ from types import TracebackType
 from typing import Any
 
 from ._attempt import SyncTrackedStream, drain_sync, send_before_deadline
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
 from ._context import RequestContext
 from ._decision import no_cancellation
+from ._guard import send_guarded_sync
 from ._loop import RetryCore
 from ._sleep import default_sync_sleep
 from ._stack import BYTE_STREAMS, STACKS, SYNC_TRANSPORTS, BaseTransport, OwnTransports, httpx
@@ -26,7 +28,10 @@ class RetryingTransport(BaseTransport):
 
     The twin of [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport],
     with the same keywords, the same policy (one implementation serves
-    both), the same per-request overrides, events and validation messages.
+    both), the same per-request overrides, events and validation messages,
+    but no hedging: a blocking attempt cannot be cancelled, so a hedge that
+    lost would hold a thread and a connection until it ended. It takes no
+    ``hedge_delay``, and a request whose context sets one raises ``ValueError``.
     By default it retries connection failures only (``httpx.ConnectError``
     and a raw ``httpcore.ConnectError``); when retries run out the last
     exception is re-raised unchanged.
@@ -57,6 +62,8 @@ class RetryingTransport(BaseTransport):
         retry_statuses: HTTP statuses to retry, for idempotent requests.
         max_retry_after: Largest ``Retry-After`` honoured, in seconds.
         budget: A [`RetryBudget`][] to draw retries from (often shared).
+        breaker: A [`CircuitBreaker`][resilient_transport.CircuitBreaker] asked
+            before every attempt, told every outcome (often shared).
         events: An [`EventQueue`][] to send [`AsyncEvent`][] records to,
             never waiting. The transport owns it: [`close`][] closes it.
         sleep: ``(seconds) -> None``, a plain function; ``None``: ``time.sleep``
@@ -83,6 +90,7 @@ class RetryingTransport(BaseTransport):
         retry_statuses: Collection[int] = frozenset(),
         max_retry_after: float = 60.0,
         budget: RetryBudget | None = None,
+        breaker: CircuitBreaker | None = None,
         events: EventQueue | None = None,
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,6 +111,7 @@ class RetryingTransport(BaseTransport):
             retry_statuses=retry_statuses,
             max_retry_after=max_retry_after,
             budget=budget,
+            breaker=breaker,
             events=events,
             sleep=sleep,
             clock=clock,
@@ -124,6 +133,7 @@ class RetryingTransport(BaseTransport):
             transport = self._own.primary
         self._transport = httpx.HTTPTransport() if transport is None else transport
         self._sleep = sleep
+        self._breaker = breaker
 
     # -- public state ---------------------------------------------------------
 
@@ -141,6 +151,11 @@ class RetryingTransport(BaseTransport):
     def budget(self) -> RetryBudget | None:
         """The retry budget, if any."""
         return self._core.budget
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker, if any."""
+        return self._breaker
 
     @property
     def dropped_events(self) -> int:
@@ -190,6 +205,8 @@ class RetryingTransport(BaseTransport):
         start: float,
     ) -> httpx.Response:
         """One attempt; with a deadline, each phase bounded by the time left."""
+        if self._breaker is not None:
+            return send_guarded_sync(self._breaker, inner, request, ctx, self._core.clock, start)
         if ctx.deadline is None:
             return inner.handle_request(request)
         clock = self._core.clock
@@ -208,6 +225,11 @@ class RetryingTransport(BaseTransport):
         stream = request.stream
         core = self._core
         ctx, start = core.begin(request)
+        if ctx.hedge_delay is not None:  # a blocking attempt cannot be cancelled
+            raise ValueError(
+                "hedge_delay is for RetryingAsyncTransport: a synchronous request cannot "
+                f"be hedged, got hedge_delay={ctx.hedge_delay!r}"
+            )
         inner = self._transport if self._own is None else self._own.for_request(request)
         if ctx.max_retries and not isinstance(stream, BYTE_STREAMS):
             request.stream = SyncTrackedStream(stream)  # type: ignore[arg-type]

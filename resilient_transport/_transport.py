@@ -11,10 +11,14 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectSendStream
 
+from ._adaptive import paced
 from ._attempt import TrackedStream, drain, send_within
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
 from ._context import RequestContext
 from ._events import AsyncEvent
+from ._guard import send_guarded
+from ._hedge import hedgeable, send_hedged
 from ._loop import RetryCore
 from ._sleep import default_sleep
 from ._stack import (
@@ -62,7 +66,13 @@ class RetryingAsyncTransport(AsyncBaseTransport):
             have processed the request, for idempotent requests.
         retry_statuses: HTTP statuses to retry, for idempotent requests.
         max_retry_after: Largest ``Retry-After`` honoured, in seconds.
-        budget: A [`RetryBudget`][] to draw retries from (often shared).
+        hedge_delay: Seconds after which a hedge (another copy of an idempotent
+            request) is sent while no usable answer has come; ``None``: no
+            hedging. See the hedging guide.
+        max_hedges: Hedges beyond the first attempt (``0..4``), when hedging.
+        budget: A [`RetryBudget`][] to draw retries (and hedges) from (often shared).
+        breaker: A [`CircuitBreaker`][resilient_transport.CircuitBreaker] asked
+            before every attempt, told every outcome (often shared).
         events: An anyio memory object send stream of [`AsyncEvent`][] records.
             The transport owns it: [`aclose`][] closes it.
         sleep: ``async (seconds) -> None``; ``None``: ``anyio.sleep`` (instant
@@ -88,7 +98,10 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         retry_idempotent_errors: bool = False,
         retry_statuses: Collection[int] = frozenset(),
         max_retry_after: float = 60.0,
+        hedge_delay: float | None = None,
+        max_hedges: int = 1,
         budget: RetryBudget | None = None,
+        breaker: CircuitBreaker | None = None,
         events: ObjectSendStream[AsyncEvent] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -110,7 +123,10 @@ class RetryingAsyncTransport(AsyncBaseTransport):
             retry_idempotent_errors=retry_idempotent_errors,
             retry_statuses=retry_statuses,
             max_retry_after=max_retry_after,
+            hedge_delay=hedge_delay,
+            max_hedges=max_hedges,
             budget=budget,
+            breaker=breaker,
             events=events,
             sleep=sleep,
             clock=clock,
@@ -125,7 +141,8 @@ class RetryingAsyncTransport(AsyncBaseTransport):
             self._own = OwnTransports("AsyncHTTPTransport")
             transport = self._own.primary
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
-        self._sleep = sleep
+        self._sleep = paced(budget, sleep)  # an AdaptiveRetryBudget's turns
+        self._breaker = breaker
 
     # -- public state ---------------------------------------------------------
 
@@ -143,6 +160,11 @@ class RetryingAsyncTransport(AsyncBaseTransport):
     def budget(self) -> RetryBudget | None:
         """The retry budget, if any."""
         return self._core.budget
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker, if any."""
+        return self._breaker
 
     @property
     def dropped_events(self) -> int:
@@ -192,6 +214,8 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         start: float,
     ) -> httpx.Response:
         """One attempt; with a deadline, bounded by the time left until its response head."""
+        if self._breaker is not None:
+            return await send_guarded(self._breaker, inner, request, ctx, self._core.clock, start)
         if ctx.deadline is None:
             return await inner.handle_async_request(request)
         remaining = ctx.deadline - (self._core.clock() - start)
@@ -210,6 +234,10 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         core = self._core
         ctx, start = core.begin(request)
         inner = self._transport if self._own is None else self._own.for_request(request)
+        if ctx.hedge_delay is not None and hedgeable(request):
+            return await send_hedged(
+                core, lambda hedge, c: self._send(inner, hedge, c, start), request, ctx, start
+            )
         if ctx.max_retries and not isinstance(stream, BYTE_STREAMS):
             request.stream = TrackedStream(stream)  # type: ignore[arg-type]
         retried: httpx.Response | None = None  # a retried response, closed before the sleep

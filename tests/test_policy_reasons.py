@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from resilient_transport import (
+    CircuitBreaker,
     EventType,
     GiveUpReason,
     RetryBudget,
@@ -54,6 +55,13 @@ async def consume_then(answer: httpx.Response | type[Exception], request: httpx.
 async def two_chunks() -> AsyncIterator[bytes]:
     yield b"part-1;"
     yield b"part-2;"
+
+
+def opened_breaker() -> CircuitBreaker:
+    """A breaker whose circuit for `URL` is open (for 5 s of a real clock)."""
+    breaker = CircuitBreaker(consecutive_failures=1)
+    breaker.record("http://service.test:80", breaker.admit("http://service.test:80"), False)
+    return breaker
 
 
 Scenario = Callable[[], Any]
@@ -138,6 +146,20 @@ SCENARIOS: dict[str, tuple[Scenario, EventType, GiveUpReason | None, int]] = {
         EventType.ERROR,
         GiveUpReason.BUDGET,
         1,
+    ),
+    "circuit-open-retry": (
+        # The failure opens the circuit: the retry would land in the break.
+        lambda: run(failing(httpx.ConnectError), breaker=CircuitBreaker(consecutive_failures=1)),
+        EventType.ERROR,
+        GiveUpReason.CIRCUIT_OPEN,
+        1,
+    ),
+    "circuit-open-refused": (
+        # Refused before any attempt: nothing reaches the inner transport.
+        lambda: run(ScriptedTransport(then=200), breaker=opened_breaker()),
+        EventType.ERROR,
+        GiveUpReason.CIRCUIT_OPEN,
+        0,
     ),
     "retry-after-too-long": (
         lambda: run(

@@ -560,6 +560,8 @@ def test_every_policy_field_of_the_context_is_a_transport_keyword_passed_through
         "retry_idempotent_errors": True,
         "retry_statuses": frozenset({503}),
         "max_retry_after": 5.0,
+        "hedge_delay": 0.05,
+        "max_hedges": 3,
     }
     per_request_only = {"current_attempt", "request_id", "metadata"}
     fields = {f.name for f in dataclasses.fields(RequestContext) if f.init} - per_request_only

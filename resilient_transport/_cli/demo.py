@@ -21,7 +21,7 @@ from resilient_transport import (
 from resilient_transport._stack import httpx
 
 from .demo_server import LateServer
-from .describe import describe_error, describe_outcome, describe_reason, describe_retry
+from .describe import describe_error, describe_event, describe_reason
 
 __all__ = ["DEFAULT_SCENARIO", "DemoRequest", "Scenario", "run_demo"]
 
@@ -205,8 +205,7 @@ async def _run(
         print(f"[{at:5.2f}s] {who:<{width}}  {text}", file=out, flush=True)
 
     def on_event(event: AsyncEvent) -> None:
-        text = describe_retry(event) if event.event_type is EventType.RETRY else None
-        line(event.timestamp - start, event.request_id, text or describe_outcome(event))
+        line(event.timestamp - start, event.request_id, describe_event(event))
 
     print(
         f"resilient_transport demo: {len(scenario.requests)} requests at once to a server on\n"

@@ -15,6 +15,8 @@ from resilient_transport._stack import httpx
 
 __all__ = [
     "describe_error",
+    "describe_event",
+    "describe_hedge",
     "describe_outcome",
     "describe_reason",
     "describe_retry",
@@ -36,6 +38,7 @@ _REASONS = {
     GiveUpReason.BUDGET: "retry budget spent",
     GiveUpReason.RETRY_AFTER_TOO_LONG: "Retry-After too long",
     GiveUpReason.CANCELLED: "cancelled",
+    GiveUpReason.CIRCUIT_OPEN: "circuit open",
 }
 
 _ENDED = {
@@ -112,6 +115,26 @@ def describe_retry(event: AsyncEvent) -> str:
         f"attempt {ctx.current_attempt} failed: {cause}; retry {ctx.current_attempt} of "
         f"{ctx.max_retries} in {event.delay or 0.0:.2f} s"
     )
+
+
+def describe_hedge(event: AsyncEvent) -> str:
+    """One line for a ``HEDGE`` event: which hedge went, and what let it go."""
+    if event.error is not None:
+        why = describe_error(event.error)
+    elif event.status_code is not None:
+        why = f"HTTP {event.status_code}"
+    else:
+        why = f"{event.delay or 0.0:.2f} s without an answer"
+    return f"hedge {event.attempts - 1} of {event.context.max_hedges} sent after {why}"
+
+
+def describe_event(event: AsyncEvent) -> str:
+    """One line for any event: a retry, a hedge, or how the request ended."""
+    if event.event_type is EventType.RETRY:
+        return describe_retry(event)
+    if event.event_type is EventType.HEDGE:
+        return describe_hedge(event)
+    return describe_outcome(event)
 
 
 def describe_outcome(event: AsyncEvent) -> str:

@@ -12,7 +12,8 @@ Each record carries the event's fields in ``extra`` (so a JSON formatter, or
 ``%(request_id)s`` in a format string, sees them as attributes of the record):
 
 - ``request_id``: the request's id;
-- ``event``: ``"retry"``, ``"success"``, ``"error"``, ``"timeout"`` or ``"cancelled"``;
+- ``event``: ``"retry"``, ``"hedge"``, ``"success"``, ``"error"``, ``"timeout"`` or
+  ``"cancelled"``;
 - ``attempt``: attempts sent so far (1 for the first);
 - ``max_retries``: the request's retry limit;
 - ``method``: the HTTP method;
@@ -26,6 +27,11 @@ Each record carries the event's fields in ``extra`` (so a JSON formatter, or
   error status (``"503"``), else ``None``.
 
 No header value and no body is ever logged. Needs no extra dependency.
+
+A [`CircuitBreaker`][resilient_transport.CircuitBreaker]'s transitions are
+logged with ``attach_breaker(breaker)``: one record per change of state (a
+warning when a circuit opens), with ``origin``, ``circuit_state``,
+``previous_state``, ``circuit_reason`` and ``retry_at`` in ``extra``.
 """
 
 from __future__ import annotations
@@ -37,12 +43,22 @@ from typing import Any
 
 from resilient_transport._events import AsyncEvent, EventType
 from resilient_transport.integrations._common import EventTarget, attach, error_text, error_type
+from resilient_transport.integrations._logs_breaker import BreakerLogger, attach_breaker
 
-__all__ = ["DEFAULT_LEVELS", "DEFAULT_LOGGER", "EventLogger", "event_fields", "instrument"]
+__all__ = [
+    "DEFAULT_LEVELS",
+    "DEFAULT_LOGGER",
+    "BreakerLogger",
+    "EventLogger",
+    "attach_breaker",
+    "event_fields",
+    "instrument",
+]
 
 #: The logger used unless another is given: a child of the library's own
 #: ``resilient_transport`` logger, so it can be tuned on its own.
 DEFAULT_LOGGER = "resilient_transport.events"
+# (The breaker's logger, in _logs_breaker, defaults to the same name.)
 
 #: The level of each event type: a retry or a failure is worth a warning;
 #: a success or a cancellation (a caller that stopped waiting) is not.
@@ -53,6 +69,7 @@ DEFAULT_LEVELS: Mapping[EventType, int] = MappingProxyType(
         EventType.ERROR: logging.WARNING,
         EventType.TIMEOUT: logging.WARNING,
         EventType.CANCELLED: logging.INFO,
+        EventType.HEDGE: logging.INFO,
     }
 )
 
@@ -135,6 +152,19 @@ class EventLogger:
                 *where,
                 event.delay or 0.0,
                 _cause(event, kind),
+                rid,
+                extra=fields,
+            )
+        elif event.event_type is EventType.HEDGE:
+            cause = f" after {_cause(event, kind)}" if kind is not None else ""
+            self.logger.log(
+                level,
+                "hedge %d/%d of %s %s sent after %.3fs%s [request %s]",
+                event.attempts - 1,
+                event.context.max_hedges,
+                *where,
+                event.delay or 0.0,
+                cause,
                 rid,
                 extra=fields,
             )

@@ -18,6 +18,9 @@ conventions' own):
   finished (its terminal event).
 - ``resilient_transport.retry.delay``: histogram (``s``), the backoff slept
   before each retry.
+- ``resilient_transport.hedges``: counter (``{hedge}``), one per hedge sent
+  (a [`HEDGE`][EventType.HEDGE] event); a hedged request's hedges also count
+  in its ``http.request.resend_count``.
 
 Attributes: ``http.request.method`` (``_OTHER`` for an unknown method),
 ``server.address``, ``server.port``, and where they apply ``error.type``
@@ -26,6 +29,10 @@ Attributes: ``http.request.method`` (``_OTHER`` for an unknown method),
 ``requests``, when the request was resent), ``resilient_transport.outcome``
 (on ``requests``: ``success``, ``error``, ``timeout``, ``cancelled``) and
 ``resilient_transport.reason`` (why a retry was refused, e.g. ``exhausted``).
+
+A [`CircuitBreaker`][resilient_transport.CircuitBreaker] is observed with
+``attach_breaker(breaker)`` ([`BreakerMetrics`][]): a counter of its
+transitions and an up-down counter of the circuits not closed.
 
 Needs ``pip install 'resilient-transport[opentelemetry]'`` (the API; you
 bring the SDK and exporters you already use).
@@ -46,17 +53,28 @@ from resilient_transport.integrations._common import (
     require,
     server_of,
 )
+from resilient_transport.integrations._otel_breaker import (
+    CIRCUIT_TRANSITIONS,
+    OPEN_CIRCUITS,
+    BreakerMetrics,
+    attach_breaker,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
 
 __all__ = [
+    "CIRCUIT_TRANSITIONS",
     "GIVE_UPS",
+    "HEDGES",
+    "OPEN_CIRCUITS",
     "REQUESTS",
     "RETRIES",
     "RETRY_DELAY",
     "RETRY_DELAY_BUCKETS",
+    "BreakerMetrics",
     "OpenTelemetryMetrics",
+    "attach_breaker",
     "instrument",
 ]
 
@@ -70,6 +88,8 @@ GIVE_UPS = "resilient_transport.give_ups"
 REQUESTS = "resilient_transport.requests"
 #: Histogram: seconds slept before each retry.
 RETRY_DELAY = "resilient_transport.retry.delay"
+#: Counter: hedges sent.
+HEDGES = "resilient_transport.hedges"
 
 #: Bucket boundaries (seconds) advised for the retry-delay histogram: from
 #: zero-delay retries up to the default cap and the largest Retry-After honoured.
@@ -119,6 +139,9 @@ class OpenTelemetryMetrics:
         self.retries = meter.create_counter(
             RETRIES, unit="{retry}", description="Retries scheduled by resilient_transport."
         )
+        self.hedges = meter.create_counter(
+            HEDGES, unit="{hedge}", description="Hedges sent by resilient_transport."
+        )
         self.give_ups = meter.create_counter(
             GIVE_UPS,
             unit="{request}",
@@ -149,6 +172,9 @@ class OpenTelemetryMetrics:
         if event.event_type is EventType.RETRY:
             self.retries.add(1, attributes)
             self.retry_delay.record(event.delay or 0.0, attributes)
+            return
+        if event.event_type is EventType.HEDGE:
+            self.hedges.add(1, attributes)
             return
         if event.status_code is not None:
             attributes["http.response.status_code"] = event.status_code

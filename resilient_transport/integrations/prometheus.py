@@ -23,6 +23,7 @@ The metrics (``namespace`` defaults to ``resilient_transport``):
 retried status (``503``); ``outcome`` is ``success``, ``error``,
 ``timeout`` or ``cancelled``; ``reason`` says why a retry was refused
 (``exhausted``, ``deadline``, ``budget``, ...) and is empty when none was.
+A [`HEDGE`][EventType.HEDGE] event (a hedge sent) is not counted here.
 ``method`` is ``_OTHER`` for a method outside RFC 9110 and PATCH, so that
 label stays small; ``server_address`` can be turned off for clients that
 talk to very many hosts.
@@ -30,6 +31,8 @@ talk to very many hosts.
 Instrument as many clients and monitors as you like: every
 [`PrometheusMetrics`][] of one registry (and namespace) shares one set of
 collectors, so their counts add up in the same series.
+
+A circuit breaker's transitions: ``attach_breaker`` ([`PrometheusBreakerMetrics`][]).
 
 Needs ``pip install 'resilient-transport[prometheus]'``.
 """
@@ -53,10 +56,19 @@ from resilient_transport.integrations._common import (
     server_of,
 )
 
+from ._prometheus_breaker import PrometheusBreakerMetrics, attach_breaker
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
-__all__ = ["DEFAULT_NAMESPACE", "RETRY_DELAY_BUCKETS", "PrometheusMetrics", "instrument"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "RETRY_DELAY_BUCKETS",
+    "PrometheusBreakerMetrics",
+    "PrometheusMetrics",
+    "attach_breaker",
+    "instrument",
+]
 
 _EXTRA = "prometheus"
 
@@ -248,6 +260,8 @@ class PrometheusMetrics:
         if event.event_type is EventType.RETRY:
             self.retries.labels(*where, error_type(event) or "").inc()
             self.retry_delay.labels(*where).observe(event.delay or 0.0)
+            return
+        if event.event_type is EventType.HEDGE:
             return
         reason = "" if event.reason is None else event.reason.value
         if reason:

@@ -210,3 +210,42 @@ def sync_usage(url: str) -> None:
     SyncEventMonitor(anyio.create_memory_object_stream[AsyncEvent]()[1])  # type: ignore[arg-type]
     clock = FakeClock()
     RetryingTransport(FlakyTransport(), clock=clock, sleep=clock.sync_sleep, deadline=5.0)
+
+
+def breaker_usage(url: str) -> None:
+    from resilient_transport import (
+        CircuitBreaker,
+        CircuitOpenError,
+        CircuitState,
+        CircuitTransition,
+        RetryingTransport,
+    )
+
+    def on_change(change: CircuitTransition) -> None:
+        assert_type(change.origin, str)
+        assert_type(change.previous, CircuitState)
+        assert_type(change.retry_at, float | None)
+
+    breaker = CircuitBreaker(
+        consecutive_failures=5,
+        failure_ratio=0.5,
+        minimum_attempts=20,
+        window=10.0,
+        break_duration=5.0,
+        probes=1,
+        on_state_change=on_change,
+        clock=FakeClock(),
+    )
+    breaker.subscribe(print)
+    assert_type(breaker.state(url), CircuitState)
+    assert_type(breaker.states(), dict[str, CircuitState])
+    assert_type(RetryingTransport(breaker=breaker).breaker, CircuitBreaker | None)
+    assert_type(RetryingAsyncTransport(breaker=breaker).breaker, CircuitBreaker | None)
+    try:
+        httpx.get(url)
+    except CircuitOpenError as exc:
+        assert_type(exc.origin, str)
+        assert_type(exc.remaining, float)
+        error: httpx.TransportError = exc  # a transport error to httpx code
+        del error
+    CircuitBreaker(failure_ratio="half")  # type: ignore[arg-type]

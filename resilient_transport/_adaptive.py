@@ -1,0 +1,184 @@
+"""An adaptive retry budget: retries paced to the rate the upstream answers, never refused."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._budget import RetryBudget
+
+__all__ = ["AdaptiveRetryBudget", "paced"]
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+# The longest one look at the pace sleeps: a waiting retry notices within
+# this long that the pace went up.
+_POLL = 0.25
+# Decreases closer together than this count as one (one congestion event).
+_WINDOW = 0.1
+
+
+def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not low < value < high:  # NaN and infinities fail this too
+        bound = f"> {low:g}" if high == math.inf else f"between {low:g} and {high:g} (excluded)"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+class AdaptiveRetryBudget(RetryBudget):
+    """Retries paced to the rate the upstream answers: delayed, never refused.
+
+    A [`RetryBudget`][resilient_transport.RetryBudget] protects an upstream by
+    refusing retries, which drops requests a patient retry would have
+    served. This budget never refuses one: it makes each retry wait its turn
+    after its backoff, in the manner of TCP's congestion control (additive
+    increase, multiplicative decrease) and of AWS's adaptive retry mode.
+
+    - Retries go out at most at a *pace* (retries per second; tokens accrue
+      at that rate, at most one burst of ``max(1, pace / 10)``).
+    - Every answer that is not retried (the upstream is serving) raises the
+      pace by ``increase``, up to the answers of the last second (retries
+      at most double what the upstream serves); every failure a retry could fix cuts it by the
+      factor ``decrease`` (at most once per 100 ms: a burst of failures is
+      one congestion signal), never below ``min_rate``.
+    - A retry waits at most ``max_wait`` seconds for its turn, then goes
+      ahead: pacing bounds a request's delay, it never drops the request.
+
+    So when the upstream fails, retries slow to ``min_rate`` (a trickle of
+    probes) without spending the requests' attempts; when it recovers, the
+    pace grows with the answers it gives, and the waiting retries reach it
+    as a ramp instead of a herd.
+
+    The waiting happens in [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]'s
+    sleep before a retry; a synchronous `RetryingTransport` uses this budget
+    without waiting (every retry allowed). Share one between the transports
+    that call the same service, like any budget. A request's deadline is
+    checked against its backoff, not its turn: a retry that waited past the
+    deadline ends with `DeadlineExceeded`.
+
+    Args:
+        min_rate: The slowest pace, in retries per second (> 0); for a fleet
+            of N clients sharing nothing, the fleet's probe rate divided by N.
+        increase: Retries per second the pace gains per answer (> 0).
+        decrease: Factor applied to the pace on a failure (between 0 and 1).
+        max_wait: The longest a retry waits for its turn, in seconds (> 0).
+        clock: Monotonic seconds; injectable for tests.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: An argument has a wrong value.
+    """
+
+    __slots__ = (
+        "_allowance",
+        "_answers",
+        "_answers_before",
+        "_last_cut",
+        "_pace",
+        "_paced_at",
+        "_second",
+        "decrease",
+        "increase",
+        "max_wait",
+        "min_rate",
+    )
+
+    def __init__(
+        self,
+        *,
+        min_rate: float = 1.0,
+        increase: float = 0.5,
+        decrease: float = 0.5,
+        max_wait: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(min_retries_per_second=0, clock=clock)
+        self.min_rate = _number("min_rate", min_rate, 0.0)
+        self.increase = _number("increase", increase, 0.0)
+        self.decrease = _number("decrease", decrease, 0.0, 1.0)
+        self.max_wait = _number("max_wait", max_wait, 0.0)
+        self._pace = self.min_rate
+        self._allowance = 1.0
+        self._paced_at = self._last_cut = self._second = clock()
+        self._answers = self._answers_before = 0
+
+    @property
+    def pace(self) -> float:
+        """Retries per second allowed now."""
+        return self._pace
+
+    def record_success(self) -> None:
+        """Raise the pace by ``increase`` (up to the answers per second): the upstream answered."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            if now - self._second >= 1.0:
+                fresh = now - self._second < 2.0
+                self._answers_before = self._answers if fresh else 0
+                self._answers = 0
+                self._second = now
+            self._answers += 1
+            ceiling = max(self._answers, self._answers_before)
+            self._pace = max(self.min_rate, min(self._pace + self.increase, ceiling))
+
+    def record_failure(self) -> None:
+        """Cut the pace by ``decrease`` (once per 100 ms at most), not below ``min_rate``."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            if now - self._last_cut >= _WINDOW:
+                self._last_cut = now
+                self._pace = max(self.min_rate, self._pace * self.decrease)
+
+    def acquire_retry(self) -> bool:
+        """Always ``True``: this budget delays retries (`wait_turn`), it never refuses one."""
+        return True
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._paced_at)
+        self._paced_at = now
+        burst = max(1.0, self._pace / 10)
+        self._allowance = min(burst, self._allowance + elapsed * self._pace)
+
+    def _take(self) -> float:
+        """Take a turn (``0.0``), or the seconds to wait before looking again."""
+        with self._lock:
+            self._refill(self._clock())
+            if self._allowance >= 1.0:
+                self._allowance -= 1.0
+                return 0.0
+            return min(_POLL, (1.0 - self._allowance) / self._pace)
+
+    async def wait_turn(self, sleep: Sleep) -> None:
+        """Wait until a retry may go out at the current pace (``max_wait`` at most)."""
+        started = self._clock()
+        while (wait := self._take()) > 0.0:
+            left = self.max_wait - (self._clock() - started)
+            if left <= 0.0:
+                return
+            before = self._clock()
+            await sleep(min(wait, left))
+            if self._clock() - before < min(wait, left) / 2:
+                return  # time does not move (an instant sleep): nothing to pace against
+
+    def __repr__(self) -> str:
+        return (
+            f"AdaptiveRetryBudget(min_rate={self.min_rate!r}, increase={self.increase!r}, "
+            f"decrease={self.decrease!r}, max_wait={self.max_wait!r}, pace={self._pace!r})"
+        )
+
+
+def paced(budget: RetryBudget | None, sleep: Sleep) -> Sleep:
+    """``sleep``, then the turn ``budget`` gives when it is an `AdaptiveRetryBudget`."""
+    if not isinstance(budget, AdaptiveRetryBudget):
+        return sleep
+
+    async def sleep_then_wait_turn(seconds: float) -> None:
+        await sleep(seconds)
+        await budget.wait_turn(sleep)
+
+    return sleep_then_wait_turn

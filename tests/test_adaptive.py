@@ -1,0 +1,156 @@
+"""The adaptive retry budget: retries paced to the answers (AIMD), delayed and never refused."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from resilient_transport import AdaptiveRetryBudget, RetryBudget, RetryingAsyncTransport
+from resilient_transport._adaptive import paced
+from resilient_transport.testing import FakeClock, FlakyTransport, RecordingSleep
+
+from ._support import URL
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("min_rate", 0),
+        ("min_rate", -1.0),
+        ("min_rate", math.inf),
+        ("min_rate", math.nan),
+        ("increase", 0.0),
+        ("decrease", 0.0),
+        ("decrease", 1.0),
+        ("decrease", 1.5),
+        ("max_wait", 0),
+        ("max_wait", math.inf),
+    ],
+)
+def test_a_bad_value_is_refused_naming_it(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"^{name} must be a finite number .*{value!r}$"):
+        AdaptiveRetryBudget(**{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["1", None, True])
+@pytest.mark.parametrize("name", ["min_rate", "increase", "decrease", "max_wait"])
+def test_a_bad_type_is_refused_naming_it(name: str, value: object) -> None:
+    with pytest.raises(TypeError, match=rf"^{name} must be a number, got {value!r}$"):
+        AdaptiveRetryBudget(**{name: value})  # type: ignore[arg-type]
+
+
+def test_it_is_a_budget_that_never_refuses() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(clock=clock)
+    assert isinstance(budget, RetryBudget)
+    for _ in range(100):
+        budget.record_failure()
+        assert budget.acquire_retry()
+    assert repr(budget) == (
+        "AdaptiveRetryBudget(min_rate=1.0, increase=0.5, decrease=0.5, max_wait=10.0, pace=1.0)"
+    )
+
+
+def test_answers_raise_the_pace_up_to_the_answers_per_second() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.5, increase=1.0, clock=clock)
+    assert budget.pace == 0.5
+    for _ in range(5):
+        budget.record_success()
+    assert budget.pace == 5.0  # capped by 5 answers in this second, not 5.5
+    clock.advance(1.0)  # a new second: the last one's 5 answers still count
+    budget.record_success()
+    assert budget.pace == 5.0
+    for _ in range(5):
+        budget.record_success()
+    assert budget.pace == 6.0  # 6 answers in this second
+    clock.advance(2.5)  # a silence: what came before no longer counts
+    budget.record_success()
+    assert budget.pace == 1.0
+
+
+def test_failures_cut_the_pace_once_per_window_and_not_below_the_floor() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, decrease=0.5, clock=clock)
+    for _ in range(40):
+        budget.record_success()
+    assert budget.pace == 40.0
+    clock.advance(0.1)
+    budget.record_failure()
+    budget.record_failure()  # the same congestion event
+    assert budget.pace == 20.0
+    for _ in range(10):
+        clock.advance(0.1)
+        budget.record_failure()
+    assert budget.pace == 1.0
+
+
+@pytest.mark.anyio
+async def test_a_retry_waits_its_turn_at_the_pace() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=2.0, clock=clock)
+    await budget.wait_turn(clock.sleep)  # the one turn in hand
+    assert clock.delays == []
+    await budget.wait_turn(clock.sleep)
+    assert clock.delays == [0.25, 0.25]  # 0.5 s at 2/s, looking again every 0.25 s
+    await budget.wait_turn(clock.sleep)
+    assert clock.delays == [0.25] * 4
+    assert clock.now == 1.0
+
+
+@pytest.mark.anyio
+async def test_a_turn_is_waited_for_at_most_max_wait() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.01, max_wait=0.6, clock=clock)
+    await budget.wait_turn(clock.sleep)
+    await budget.wait_turn(clock.sleep)
+    assert clock.delays == [0.25, 0.25, pytest.approx(0.1)]
+    assert clock.now == pytest.approx(0.6)
+
+
+@pytest.mark.anyio
+async def test_a_sleep_that_does_not_move_the_clock_ends_the_wait() -> None:
+    sleep = RecordingSleep()
+    budget = AdaptiveRetryBudget(min_rate=0.01, clock=lambda: 0.0)
+    await budget.wait_turn(sleep)
+    await budget.wait_turn(sleep)
+    assert sleep.delays == [0.25]
+
+
+@pytest.mark.anyio
+async def test_paced_adds_the_turn_to_the_sleep_of_an_adaptive_budget_only() -> None:
+    sleep = RecordingSleep()
+    assert paced(None, sleep) is sleep
+    assert paced(RetryBudget(), sleep) is sleep
+    clock = FakeClock()
+    wrapped = paced(AdaptiveRetryBudget(min_rate=4.0, clock=clock), clock.sleep)
+    await wrapped(1.0)  # the backoff; the budget's turn in hand
+    await wrapped(1.0)  # the backoff (1 s: a turn accrued at 4/s)
+    await wrapped(0.0)
+    assert clock.delays == [1.0, 1.0, 0.0, 0.25]
+
+
+@pytest.mark.anyio
+async def test_the_transport_paces_retries_and_serves_every_request(anyio_backend: str) -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, clock=clock)
+    inner = FlakyTransport(failures=3)
+    transport = RetryingAsyncTransport(
+        inner,
+        max_retries=3,
+        base_delay=0.1,
+        jitter=0.0,
+        budget=budget,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(URL)
+    assert response.status_code == 200 and inner.calls == 4
+    # Each backoff (0.1, 0.2, 0.4), then the wait for a turn at 1 retry/s,
+    # looking again every 0.25 s: the first turn is in hand; the second
+    # accrues from 0.1 s to 1.1 s; the third from 1.1 s to 2.1 s.
+    assert clock.delays == pytest.approx([0.1, 0.2, 0.25, 0.25, 0.25, 0.05, 0.4, 0.25, 0.25, 0.1])
+    assert budget.pace == 1.0
