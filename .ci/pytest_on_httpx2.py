@@ -19,5 +19,7 @@ import pytest  # noqa: E402 - after the alias, on purpose
 
 # httpx2 imported anyio (and so its pytest plugin) before pytest could
 # rewrite its asserts: harmless, and the only warning this launcher causes.
-ALREADY_IMPORTED = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+ALREADY_IMPORTED = (
+    "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+)
 sys.exit(pytest.main(["-W", ALREADY_IMPORTED, *sys.argv[1:]]))

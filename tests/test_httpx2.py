@@ -162,13 +162,13 @@ async def test_a_transport_without_an_inner_one_sends_each_request_through_its_o
 
         async def aexit(
             self: Any, *args: Any, exit_: Any = original_exit, name: str = package.__name__
-        ) -> None:  # noqa: E501
+        ) -> None:
             closed.append(name)
             await exit_(self, *args)
 
         async def aclose(
             self: Any, close: Any = original_close, name: str = package.__name__
-        ) -> None:  # noqa: E501
+        ) -> None:
             closed.append(name)
             await close(self)
 

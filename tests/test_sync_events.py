@@ -230,7 +230,11 @@ def test_the_integrations_plug_into_the_sync_monitor() -> None:
     assert [record.event for record in records] == ["retry", "success"]  # type: ignore[attr-defined]
     retries = registry.get_sample_value(
         "resilient_transport_retries_total",
-        {"method": "GET", "server_address": "service.test", "error_type": f"{httpx.__name__}.ConnectError"},
+        {
+            "method": "GET",
+            "server_address": "service.test",
+            "error_type": f"{httpx.__name__}.ConnectError",
+        },
     )
     assert retries == 1.0
     data = reader.get_metrics_data()
