@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="inprocess, loopback")
     parser.add_argument("--retries", type=int, default=2, help="failure (default 2)")
     parser.add_argument("--server-workers", type=int, default=1, help="loopback server processes")
+    parser.add_argument("--outage-seconds", type=float, default=3.0, help="outage (default 3)")
+    parser.add_argument("--outage-modes", default="brownout,down", help="outage")
+    parser.add_argument("--clients", type=int, default=1, help="outage: client processes")
     parser.add_argument("--profile", type=Path, help="profile the first contender into FILE")
     parser.add_argument("--json", type=Path, help="also write the raw figures to FILE")
     parser.add_argument("--list", action="store_true", help="list scenarios and contenders")
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     scenario = SCENARIOS[args.scenario]
     args.contenders = args.contenders.split(",") if args.contenders else scenario.contenders
-    unknown = [n for n in args.contenders if n not in CONTENDERS and args.scenario != "monitor"]
+    own = ("monitor", "outage")  # scenarios with contenders of their own
+    unknown = [n for n in args.contenders if n not in CONTENDERS and args.scenario not in own]
     if unknown:
         parser.error(f"unknown contender(s): {', '.join(unknown)}")
     args.rounds = args.rounds or scenario.rounds

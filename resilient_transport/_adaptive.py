@@ -15,7 +15,10 @@ Sleep = Callable[[float], Awaitable[Any]]
 
 # The longest one look at the pace sleeps: a waiting retry notices within
 # this long that the pace went up.
-_POLL = 0.25
+_POLL = 0.5
+# A turn is granted this close to a whole one: a wait computed to end exactly
+# at the turn must not leave a rounding error to wait for.
+_ROUNDING = 1e-6
 # Decreases closer together than this count as one (one congestion event).
 _WINDOW = 0.1
 
@@ -42,9 +45,9 @@ class AdaptiveRetryBudget(RetryBudget):
       at that rate, at most one burst of ``max(1, pace / 10)``).
     - Every answer that is not retried (the upstream is serving) raises the
       pace by ``increase``, up to the answers of the last second (retries
-      at most double what the upstream serves); every failure a retry could fix cuts it by the
-      factor ``decrease`` (at most once per 100 ms: a burst of failures is
-      one congestion signal), never below ``min_rate``.
+      at most double what the upstream serves); every failure a retry could
+      fix cuts it by the factor ``decrease`` (at most once per 100 ms: a
+      burst of failures is one congestion signal), never below ``min_rate``.
     - A retry waits at most ``max_wait`` seconds for its turn, then goes
       ahead: pacing bounds a request's delay, it never drops the request.
 
@@ -52,6 +55,12 @@ class AdaptiveRetryBudget(RetryBudget):
     probes) without spending the requests' attempts; when it recovers, the
     pace grows with the answers it gives, and the waiting retries reach it
     as a ramp instead of a herd.
+
+    It delays load, it does not shed it: in an overload that sustains itself
+    (clients time out, their retries keep the queue long), the retries
+    released after ``max_wait`` keep it going. There, a `RetryBudget` that
+    refuses retries is what ends it (the fleet simulation of the benchmarks
+    page shows both).
 
     The waiting happens in [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]'s
     sleep before a retry; a synchronous `RetryingTransport` uses this budget
@@ -148,7 +157,7 @@ class AdaptiveRetryBudget(RetryBudget):
         """Take a turn (``0.0``), or the seconds to wait before looking again."""
         with self._lock:
             self._refill(self._clock())
-            if self._allowance >= 1.0:
+            if self._allowance >= 1.0 - _ROUNDING:
                 self._allowance -= 1.0
                 return 0.0
             return min(_POLL, (1.0 - self._allowance) / self._pace)

@@ -7,7 +7,12 @@ import math
 import httpx
 import pytest
 
-from resilient_transport import AdaptiveRetryBudget, RetryBudget, RetryingAsyncTransport
+from resilient_transport import (
+    AdaptiveRetryBudget,
+    RetryBudget,
+    RetryingAsyncTransport,
+    RetryingTransport,
+)
 from resilient_transport._adaptive import paced
 from resilient_transport.testing import FakeClock, FlakyTransport, RecordingSleep
 
@@ -94,10 +99,15 @@ async def test_a_retry_waits_its_turn_at_the_pace() -> None:
     await budget.wait_turn(clock.sleep)  # the one turn in hand
     assert clock.delays == []
     await budget.wait_turn(clock.sleep)
-    assert clock.delays == [0.25, 0.25]  # 0.5 s at 2/s, looking again every 0.25 s
+    assert clock.delays == [0.5]  # a turn every 0.5 s at 2/s
+    budget.record_failure()  # the pace stays at its floor
     await budget.wait_turn(clock.sleep)
-    assert clock.delays == [0.25] * 4
+    assert clock.delays == [0.5, 0.5]
     assert clock.now == 1.0
+    slow = AdaptiveRetryBudget(min_rate=0.5, clock=clock)
+    await slow.wait_turn(clock.sleep)
+    await slow.wait_turn(clock.sleep)
+    assert clock.delays == [0.5] * 6  # then 2 s, looking again every 0.5 s
 
 
 @pytest.mark.anyio
@@ -106,7 +116,7 @@ async def test_a_turn_is_waited_for_at_most_max_wait() -> None:
     budget = AdaptiveRetryBudget(min_rate=0.01, max_wait=0.6, clock=clock)
     await budget.wait_turn(clock.sleep)
     await budget.wait_turn(clock.sleep)
-    assert clock.delays == [0.25, 0.25, pytest.approx(0.1)]
+    assert clock.delays == [0.5, pytest.approx(0.1)]
     assert clock.now == pytest.approx(0.6)
 
 
@@ -116,7 +126,7 @@ async def test_a_sleep_that_does_not_move_the_clock_ends_the_wait() -> None:
     budget = AdaptiveRetryBudget(min_rate=0.01, clock=lambda: 0.0)
     await budget.wait_turn(sleep)
     await budget.wait_turn(sleep)
-    assert sleep.delays == [0.25]
+    assert sleep.delays == [0.5]
 
 
 @pytest.mark.anyio
@@ -129,7 +139,7 @@ async def test_paced_adds_the_turn_to_the_sleep_of_an_adaptive_budget_only() -> 
     await wrapped(1.0)  # the backoff; the budget's turn in hand
     await wrapped(1.0)  # the backoff (1 s: a turn accrued at 4/s)
     await wrapped(0.0)
-    assert clock.delays == [1.0, 1.0, 0.0, 0.25]
+    assert clock.delays == [1.0, 1.0, 0.0, 0.25]  # 0.25 s: a turn at 4/s
 
 
 @pytest.mark.anyio
@@ -150,7 +160,24 @@ async def test_the_transport_paces_retries_and_serves_every_request(anyio_backen
         response = await client.get(URL)
     assert response.status_code == 200 and inner.calls == 4
     # Each backoff (0.1, 0.2, 0.4), then the wait for a turn at 1 retry/s,
-    # looking again every 0.25 s: the first turn is in hand; the second
+    # looking again every 0.5 s: the first turn is in hand; the second
     # accrues from 0.1 s to 1.1 s; the third from 1.1 s to 2.1 s.
-    assert clock.delays == pytest.approx([0.1, 0.2, 0.25, 0.25, 0.25, 0.05, 0.4, 0.25, 0.25, 0.1])
+    assert clock.delays == pytest.approx([0.1, 0.2, 0.5, 0.3, 0.4, 0.5, 0.1])
     assert budget.pace == 1.0
+
+
+def test_a_synchronous_transport_makes_every_retry_without_waiting() -> None:
+    clock = FakeClock()
+    inner = FlakyTransport(failures=3)
+    transport = RetryingTransport(
+        inner,
+        max_retries=3,
+        base_delay=0.1,
+        jitter=0.0,
+        budget=AdaptiveRetryBudget(min_rate=0.01, clock=clock),
+        clock=clock,
+        sleep=clock.sync_sleep,
+    )
+    with httpx.Client(transport=transport) as client:
+        assert client.get(URL).status_code == 200
+    assert clock.delays == pytest.approx([0.1, 0.2, 0.4])  # the backoffs alone

@@ -17,11 +17,13 @@ from harness import Scenario
 from . import (
     backoff_memory,
     failure,
+    hedging,
     inprocess,
     loopback,
     memory,
     monitor,
     monitor_wait,
+    outage,
     results_memory,
 )
 
@@ -37,6 +39,8 @@ SCENARIOS: dict[str, Scenario] = {
         memory,
         results_memory,
         backoff_memory,
+        outage,
+        hedging,
     )
 }
 
