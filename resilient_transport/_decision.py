@@ -188,7 +188,7 @@ class RetryPolicy:
         if not failed.has_retries_left:
             return Decision(retry=False, context=given_up, reason=GiveUpReason.EXHAUSTED)
         if retry_after is not None:
-            delay = retry_after_delay(retry_after, self._random)
+            delay = retry_after_delay(retry_after, self._random, failed.jitter)
         else:
             delay = failed.calculate_delay(self._random)
         if failed.deadline is not None and (self._clock() - start) + delay >= failed.deadline:

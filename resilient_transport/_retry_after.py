@@ -1,4 +1,4 @@
-"""``Retry-After``: reading the header, and honouring it with a little spread."""
+"""``Retry-After``: reading the header, and honouring it spread over a window."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from email.utils import parsedate_to_datetime
 
 __all__ = ["parse_retry_after", "retry_after_delay"]
 
-# Share of a server-given Retry-After delay that may be added as jitter, and the
-# most it may add: enough to spread a herd that was told the same second, never
-# enough to change what the server asked for.
-_RETRY_AFTER_JITTER_RATIO = 0.1
-_RETRY_AFTER_JITTER_MAX = 1.0
+# A server that tells every client "Retry-After: 1" sends them all back in
+# the same instant, a herd that knocks over an upstream as it recovers (the
+# outage benchmark, docs/benchmarks.md). So the wait is spread over a window
+# after the time asked, never before it: up to ``jitter`` times that time
+# more, and never more than this many seconds more.
+_RETRY_AFTER_SPREAD_MAX = 10.0
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -44,12 +45,16 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
-def retry_after_delay(seconds: float, random: Callable[[], float] = random.random) -> float:
+def retry_after_delay(
+    seconds: float, random: Callable[[], float] = random.random, jitter: float = 1.0
+) -> float:
     """Return the delay to honour a server's ``Retry-After`` of ``seconds``.
 
-    A little jitter is added on top (at most 10 %, at most one second), never
-    taken away: a client must not come back earlier than it was told.
+    A random share of a window is added on top, never taken away (a client
+    must not come back earlier than it was told): the window is ``jitter``
+    (the request's, ``0..1``) times ``seconds``, at most 10 s. With the
+    default full jitter, ``Retry-After: 1`` waits 1 to 2 s.
     """
-    spread = min(seconds * _RETRY_AFTER_JITTER_RATIO, _RETRY_AFTER_JITTER_MAX)
+    spread = min(seconds, _RETRY_AFTER_SPREAD_MAX) * jitter
     draw = min(max(random(), 0.0), 1.0)
     return seconds + spread * draw

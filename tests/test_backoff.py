@@ -58,8 +58,11 @@ def test_a_misbehaving_random_source_is_clamped() -> None:
     assert backoff_delay(2, 1.0, 10.0, 1.0, random=lambda: 7.0) == 0.0
 
 
-def test_retry_after_adds_a_little_jitter_and_never_subtracts() -> None:
+def test_retry_after_is_spread_over_a_window_after_it_and_never_before() -> None:
     assert retry_after_delay(1.0, random=lambda: 0.0) == 1.0
-    assert retry_after_delay(1.0, random=lambda: 0.999) == pytest.approx(1.0999, 1e-4)
-    assert retry_after_delay(100.0, random=lambda: 1.0) == 101.0  # at most one second more
+    assert retry_after_delay(1.0, random=lambda: 0.999) == pytest.approx(1.999, 1e-4)
+    assert retry_after_delay(100.0, random=lambda: 1.0) == 110.0  # at most ten seconds more
     assert retry_after_delay(0.0, random=lambda: 1.0) == 0.0
+    # The window is the request's jitter share of the time asked.
+    assert retry_after_delay(4.0, random=lambda: 1.0, jitter=0.25) == 5.0
+    assert retry_after_delay(4.0, random=lambda: 1.0, jitter=0.0) == 4.0

@@ -48,8 +48,9 @@ def test_a_random_source_above_one_is_clamped_with_partial_jitter() -> None:
 
 
 def test_a_random_source_above_one_adds_at_most_the_retry_after_spread() -> None:
-    assert retry_after_delay(10.0, random=lambda: 1.5) == 11.0
-    assert retry_after_delay(100.0, random=lambda: 5.0) == 101.0
+    assert retry_after_delay(10.0, random=lambda: 1.5) == 20.0
+    assert retry_after_delay(100.0, random=lambda: 5.0) == 110.0
+    assert retry_after_delay(12.0, random=lambda: 0.5, jitter=0.5) == 14.5
 
 
 # -- Retry-After dates, in any local time zone -------------------------------------------
