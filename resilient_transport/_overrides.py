@@ -117,9 +117,12 @@ def apply_context(defaults: RequestContext, request_context: RequestContext) -> 
     return merged
 
 
+_with_id = RECORD.replacing("request_id")
+
+
 def with_fresh_id(defaults: RequestContext) -> RequestContext:
     """A copy of a transport's (validated) defaults under a new request id, not re-validated."""
-    return RECORD.replace(defaults, request_id=new_request_id())
+    return _with_id(defaults, new_request_id())
 
 
 def _named_for_merge(defaults: RequestContext, keys: AbstractSet[str]) -> frozenset[str]:

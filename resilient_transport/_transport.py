@@ -243,6 +243,9 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         retried: httpx.Response | None = None  # a retried response, closed before the sleep
         delay = -1.0  # no sleep before the first attempt
         outcome: httpx.Response | BaseException
+        # With neither a breaker nor a deadline, an attempt is the inner
+        # transport's call itself: no coroutine of ours around it.
+        direct = self._breaker is None and ctx.deadline is None
         try:
             while True:
                 # A new dict: the caller's may be shared between requests.
@@ -254,7 +257,10 @@ class RetryingAsyncTransport(AsyncBaseTransport):
                             await drain(retried)
                         await self._sleep(delay)
                     in_attempt = True
-                    outcome = await self._send(inner, request, ctx, start)
+                    if direct:
+                        outcome = await inner.handle_async_request(request)
+                    else:
+                        outcome = await self._send(inner, request, ctx, start)
                 except BaseException as exc:  # decided on below, outside this block
                     outcome = exc
                 else:
