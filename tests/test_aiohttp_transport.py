@@ -400,7 +400,7 @@ async def test_request_bodies_bytes_and_streamed_arrive_whole_without_added_head
     assert sent["body"] == "bytes" and "content-type" not in sent["names"]
     assert streamed["body"] == "streamed" and "transfer-encoding" in streamed["names"]
     assert "user-agent" not in bare["names"]  # removed by the caller, not re-added by aiohttp
-    assert str(server.requests[0].header("user-agent")).startswith("python-httpx/")
+    assert str(server.requests[0].header("user-agent")).startswith(f"python-{httpx.__name__}/")
 
 
 async def test_decompression_and_redirects_stay_httpx_jobs() -> None:
