@@ -191,8 +191,14 @@ class RetryPolicy:
             delay = retry_after_delay(retry_after, self._random, failed.jitter)
         else:
             delay = failed.calculate_delay(self._random)
-        if failed.deadline is not None and (self._clock() - start) + delay >= failed.deadline:
-            return Decision(retry=False, context=given_up, reason=GiveUpReason.DEADLINE)
+        if failed.deadline is not None:
+            elapsed = self._clock() - start
+            if elapsed + delay >= failed.deadline:
+                if retry_after is None or elapsed + retry_after >= failed.deadline:
+                    return Decision(retry=False, context=given_up, reason=GiveUpReason.DEADLINE)
+                # The time the server asked for fits; only the spread added
+                # to it would not: wait just what was asked.
+                delay = retry_after
         # Never sleep into a break: the attempt after it would be refused.
         breaker = self._breaker
         if breaker is not None and breaker.blocked_for(origin_of(request.url)) > delay:

@@ -122,6 +122,28 @@ async def test_retry_after_seconds_replace_the_backoff_spread_over_a_window() ->
     assert events[0].delay == delays[0]
 
 
+@pytest.mark.parametrize(
+    ("draw", "expected"),
+    [
+        pytest.param(1.0, 1.0, id="the spread would cross the deadline: just what was asked"),
+        pytest.param(0.25, 1.25, id="the spread fits: kept"),
+    ],
+)
+async def test_a_retry_after_that_fits_the_deadline_is_not_lost_to_its_spread(
+    draw: float, expected: float
+) -> None:
+    response, calls, delays, events = await send(busy("1"), deadline=1.5, random=lambda: draw)
+    assert (response.status_code, calls) == (200, 2)
+    assert delays == [pytest.approx(expected)]
+    assert events[0].delay == delays[0]
+
+
+async def test_a_retry_after_past_the_deadline_gives_up_with_the_reason_deadline() -> None:
+    response, calls, delays, events = await send(busy("1"), deadline=0.9, random=lambda: 0.0)
+    assert (response.status_code, calls, delays) == (503, 1, [])
+    assert events[-1].reason is GiveUpReason.DEADLINE
+
+
 async def test_retry_after_beyond_the_backoff_cap_is_still_honoured() -> None:
     _, calls, delays, _ = await send(busy("30"), max_delay=5.0, random=lambda: 0.0)
     assert (calls, delays) == (2, [30.0])
