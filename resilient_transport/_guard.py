@@ -1,5 +1,8 @@
 """One attempt through a circuit breaker: admitted first, its outcome booked after.
 
+The attempt itself (the inner transport's call, bounded by the deadline) is
+the transport's own: the breaker only wraps it.
+
 Both transports' per-attempt path (the one hedges share too) comes here
 when a breaker is configured, and only then: with none, an attempt costs
 one ``is not None`` more.
@@ -7,9 +10,8 @@ one ``is not None`` more.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from ._attempt import send_before_deadline, send_within
 from ._breaker import CircuitBreaker
 from ._circuit import origin_of, outcome_health
 from ._context import RequestContext
@@ -20,13 +22,11 @@ __all__ = ["send_guarded", "send_guarded_sync"]
 
 async def send_guarded(
     breaker: CircuitBreaker,
-    inner: httpx.AsyncBaseTransport,
     request: httpx.Request,
     ctx: RequestContext,
-    clock: Callable[[], float],
-    start: float,
+    attempt: Callable[[], Awaitable[httpx.Response]],
 ) -> httpx.Response:
-    """One attempt, if ``breaker`` admits it; with a deadline, bounded by the time left.
+    """``attempt()``, if ``breaker`` admits it; its outcome booked for the request's origin.
 
     Raises:
         CircuitOpenError: The circuit of the request's origin is open.
@@ -34,11 +34,7 @@ async def send_guarded(
     origin = origin_of(request.url)
     ticket = breaker.admit(origin, request)
     try:
-        if ctx.deadline is None:
-            response = await inner.handle_async_request(request)
-        else:
-            remaining = ctx.deadline - (clock() - start)
-            response = await send_within(inner, request, remaining, ctx.deadline)
+        response = await attempt()
     except BaseException as exc:  # booked (a cancellation as nothing), then raised on
         breaker.record(origin, ticket, outcome_health(exc, ctx.retry_statuses))
         raise
@@ -48,13 +44,11 @@ async def send_guarded(
 
 def send_guarded_sync(
     breaker: CircuitBreaker,
-    inner: httpx.BaseTransport,
     request: httpx.Request,
     ctx: RequestContext,
-    clock: Callable[[], float],
-    start: float,
+    attempt: Callable[[], httpx.Response],
 ) -> httpx.Response:
-    """`send_guarded` for a synchronous transport: each phase bounded by the time left.
+    """`send_guarded` for a synchronous attempt.
 
     Raises:
         CircuitOpenError: The circuit of the request's origin is open.
@@ -62,10 +56,7 @@ def send_guarded_sync(
     origin = origin_of(request.url)
     ticket = breaker.admit(origin, request)
     try:
-        if ctx.deadline is None:
-            response = inner.handle_request(request)
-        else:
-            response = send_before_deadline(inner, request, ctx.deadline, lambda: clock() - start)
+        response = attempt()
     except BaseException as exc:  # booked (an interrupt as nothing), then raised on
         breaker.record(origin, ticket, outcome_health(exc, ctx.retry_statuses))
         raise

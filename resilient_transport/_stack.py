@@ -41,6 +41,7 @@ __all__ = [
     "TimeoutException",
     "TransportError",
     "combined",
+    "inner_transport",
     "every_stack",
     "of_every_stack",
     "httpcore",
@@ -183,3 +184,18 @@ class OwnTransports:
     def others(self) -> list[Any]:
         """Those made for a stack other than the primary one, to close with it."""
         return [made for made in self.made.values() if made is not self.primary]
+
+
+def inner_transport(transport: Any, name: str) -> tuple[Any, OwnTransports | None]:
+    """A retrying transport's inner transport, and the `OwnTransports` it makes, if any.
+
+    ``transport`` when given; else the primary stack's ``name``
+    (``AsyncHTTPTransport`` or ``HTTPTransport``), one per stack when more
+    than one is installed: each request must go through its own stack's.
+    """
+    if transport is not None:
+        return transport, None
+    if len(STACKS) == 1:
+        return getattr(httpx, name)(), None
+    own = OwnTransports(name)
+    return own.primary, own

@@ -17,7 +17,13 @@ from ._decision import no_cancellation
 from ._guard import send_guarded_sync
 from ._loop import RetryCore
 from ._sleep import default_sync_sleep
-from ._stack import BYTE_STREAMS, STACKS, SYNC_TRANSPORTS, BaseTransport, OwnTransports, httpx
+from ._stack import (
+    BYTE_STREAMS,
+    SYNC_TRANSPORTS,
+    BaseTransport,
+    httpx,
+    inner_transport,
+)
 from ._sync_events import EventQueue
 
 __all__ = ["RetryingTransport"]
@@ -127,11 +133,8 @@ class RetryingTransport(BaseTransport):
                 f".sync method), got {sleep!r}"
             )
         # An inner transport made here must match each request's stack.
-        self._own: OwnTransports | None = None
-        if transport is None and len(STACKS) > 1:
-            self._own = OwnTransports("HTTPTransport")
-            transport = self._own.primary
-        self._transport = httpx.HTTPTransport() if transport is None else transport
+        inner, self._own = inner_transport(transport, "HTTPTransport")
+        self._transport: httpx.BaseTransport = inner
         self._sleep = sleep
         self._breaker = breaker
 
@@ -204,9 +207,21 @@ class RetryingTransport(BaseTransport):
         ctx: RequestContext,
         start: float,
     ) -> httpx.Response:
-        """One attempt; with a deadline, each phase bounded by the time left."""
+        """One attempt, through the breaker when there is one."""
         if self._breaker is not None:
-            return send_guarded_sync(self._breaker, inner, request, ctx, self._core.clock, start)
+            return send_guarded_sync(
+                self._breaker, request, ctx, lambda: self._attempt(inner, request, ctx, start)
+            )
+        return self._attempt(inner, request, ctx, start)
+
+    def _attempt(
+        self,
+        inner: httpx.BaseTransport,
+        request: httpx.Request,
+        ctx: RequestContext,
+        start: float,
+    ) -> httpx.Response:
+        """The inner transport's call; with a deadline, each phase bounded by the time left."""
         if ctx.deadline is None:
             return inner.handle_request(request)
         clock = self._core.clock

@@ -24,10 +24,9 @@ from ._sleep import default_sleep
 from ._stack import (
     ASYNC_TRANSPORTS,
     BYTE_STREAMS,
-    STACKS,
     AsyncBaseTransport,
-    OwnTransports,
     httpx,
+    inner_transport,
 )
 
 __all__ = ["RetryingAsyncTransport"]
@@ -134,13 +133,8 @@ class RetryingAsyncTransport(AsyncBaseTransport):
             cancelled=anyio.get_cancelled_exc_class,
             synchronous=False,
         )
-        # An inner transport made here must match each request's stack; with
-        # one stack installed, every request does.
-        self._own: OwnTransports | None = None
-        if transport is None and len(STACKS) > 1:
-            self._own = OwnTransports("AsyncHTTPTransport")
-            transport = self._own.primary
-        self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        inner, self._own = inner_transport(transport, "AsyncHTTPTransport")
+        self._transport: httpx.AsyncBaseTransport = inner
         self._sleep = paced(budget, sleep)  # an AdaptiveRetryBudget's turns
         self._breaker = breaker
 
@@ -213,9 +207,21 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         ctx: RequestContext,
         start: float,
     ) -> httpx.Response:
-        """One attempt; with a deadline, bounded by the time left until its response head."""
+        """One attempt, through the breaker when there is one."""
         if self._breaker is not None:
-            return await send_guarded(self._breaker, inner, request, ctx, self._core.clock, start)
+            return await send_guarded(
+                self._breaker, request, ctx, lambda: self._attempt(inner, request, ctx, start)
+            )
+        return await self._attempt(inner, request, ctx, start)
+
+    async def _attempt(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        ctx: RequestContext,
+        start: float,
+    ) -> httpx.Response:
+        """The inner transport's call; with a deadline, bounded by the time left until its head."""
         if ctx.deadline is None:
             return await inner.handle_async_request(request)
         remaining = ctx.deadline - (self._core.clock() - start)
@@ -243,8 +249,7 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         retried: httpx.Response | None = None  # a retried response, closed before the sleep
         delay = -1.0  # no sleep before the first attempt
         outcome: httpx.Response | BaseException
-        # With neither a breaker nor a deadline, an attempt is the inner
-        # transport's call itself: no coroutine of ours around it.
+        # Neither breaker nor deadline: the inner call itself, no coroutine of ours around it.
         direct = self._breaker is None and ctx.deadline is None
         try:
             while True:

@@ -40,31 +40,16 @@ def _runs(env: Env) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def bare_httpx2(env: Env) -> AsyncIterator[Runtime | None]:
-    """httpx2.AsyncClient, no retries; pool limits raised to the concurrency."""
+async def _client(env: Env, retrying: bool) -> AsyncIterator[Runtime | None]:
+    """httpx2.AsyncClient over httpx2's transport, under this library when ``retrying``."""
     if not _runs(env):
         yield None
         return
     import httpx2
 
-    async with httpx2.AsyncClient(transport=_inner(env), **client_keywords(env)) as client:
-        url = env.url
-
-        async def one() -> int:
-            return int((await client.get(url)).status_code)
-
-        yield Runtime(one)
-
-
-@contextlib.asynccontextmanager
-async def rt_httpx2(env: Env) -> AsyncIterator[Runtime | None]:
-    """RetryingAsyncTransport over httpx2's transport, in an httpx2.AsyncClient."""
-    if not _runs(env):
-        yield None
-        return
-    import httpx2
-
-    transport = RetryingAsyncTransport(_inner(env), **rt_keywords(env))
+    transport = _inner(env)
+    if retrying:
+        transport = RetryingAsyncTransport(transport, **rt_keywords(env))
     async with httpx2.AsyncClient(transport=transport, **client_keywords(env)) as client:
         url = env.url
 
@@ -72,3 +57,13 @@ async def rt_httpx2(env: Env) -> AsyncIterator[Runtime | None]:
             return int((await client.get(url)).status_code)
 
         yield Runtime(one)
+
+
+def bare_httpx2(env: Env) -> contextlib.AbstractAsyncContextManager[Runtime | None]:
+    """httpx2.AsyncClient, no retries; pool limits raised to the concurrency."""
+    return _client(env, retrying=False)
+
+
+def rt_httpx2(env: Env) -> contextlib.AbstractAsyncContextManager[Runtime | None]:
+    """RetryingAsyncTransport over httpx2's transport, in an httpx2.AsyncClient."""
+    return _client(env, retrying=True)
