@@ -246,7 +246,11 @@ def test_malformed_retry_after_never_crashes_and_never_sleeps_past_its_cap(
 ) -> None:
     raw = value if isinstance(value, bytes) else value.encode("utf-8")
     assume(b"\r" not in raw and b"\n" not in raw)
-    bound = max_retry_after + min(0.1 * max_retry_after, 1.0)
+    # Honoured up to its cap, then spread over a window as long again, at
+    # most 10 s (full jitter, the default). The bound said 10 % and 1 s, the
+    # spread before the outage work of issue 14; it was left behind then, and
+    # held while no example drew a valid header close to its cap (rare).
+    bound = max_retry_after + min(max_retry_after, 10.0)
 
     async def scenario() -> None:
         inner = ScriptedTransport(httpx.Response(503, headers=[(b"Retry-After", raw)]))
