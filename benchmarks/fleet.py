@@ -122,13 +122,16 @@ class SimTransport(httpx.AsyncBaseTransport):
         return httpx.Response(200, request=request)
 
 
-def budget_for(contender: str, clients: int) -> RetryBudget | None:
-    """The protection of one client of a fleet of ``clients``."""
+def budget_for(contender: str, clients: int, draw: random.Random) -> RetryBudget | None:
+    """The protection of one client of a fleet of ``clients`` (``draw``: its seeded randomness)."""
     if contender == "budget":
-        return RetryBudget(clock=trio.current_time)
+        return RetryBudget(clock=trio.current_time, random=draw.random)
     if contender == "budget-scaled":
         return RetryBudget(
-            max_tokens=2, min_retries_per_second=FLEET_FLOOR / clients, clock=trio.current_time
+            max_tokens=2,
+            min_retries_per_second=FLEET_FLOOR / clients,
+            clock=trio.current_time,
+            random=draw.random,
         )
     if contender == "adaptive":
         adaptive = getattr(resilient_transport, "AdaptiveRetryBudget", None)
@@ -142,6 +145,8 @@ def budget_for(contender: str, clients: int) -> RetryBudget | None:
 async def simulate(contender: str, clients: int, seconds: int, seed: int) -> dict[str, Any]:
     upstream = Upstream(seconds)
     rng = random.Random(seed)
+    # One generator per client: its jitter and its budget's chances.
+    draws = [random.Random(seed * 100_003 + i) for i in range(clients)]
     transports = [
         RetryingAsyncTransport(
             SimTransport(upstream),
@@ -149,10 +154,10 @@ async def simulate(contender: str, clients: int, seconds: int, seed: int) -> dic
             base_delay=BASE,
             max_delay=CAP,
             retry_idempotent_errors=True,
-            budget=budget_for(contender, clients),
+            budget=budget_for(contender, clients, draws[i]),
             sleep=sleep,
             clock=trio.current_time,
-            random=random.Random(seed * 100_003 + i).random,
+            random=draws[i].random,
         )
         for i in range(clients)
     ]

@@ -44,8 +44,10 @@ class AdaptiveRetryBudget(RetryBudget):
     - Retries go out at most at a *pace* (retries per second; tokens accrue
       at that rate, at most one burst of ``max(1, pace / 10)``).
     - Every answer that is not retried (the upstream is serving) raises the
-      pace by ``increase``, up to the answers of the last second (retries
-      at most double what the upstream serves); every failure a retry could
+      pace by ``increase``, up to ``share`` of the answers of the last second
+      (20 % by default: retries add at most a fifth to what the upstream
+      serves, the share Envoy's retry budget, Finagle's and the AWS SDKs'
+      allow); every failure a retry could
       fix cuts it by the factor ``decrease`` (at most once per 100 ms: a
       burst of failures is one congestion signal), never below ``min_rate``.
     - A retry waits at most ``max_wait`` seconds for its turn, then goes
@@ -73,6 +75,8 @@ class AdaptiveRetryBudget(RetryBudget):
         min_rate: The slowest pace, in retries per second (> 0); for a fleet
             of N clients sharing nothing, the fleet's probe rate divided by N.
         increase: Retries per second the pace gains per answer (> 0).
+        share: The most the pace may be, as a share of the answers per
+            second (> 0; ``1.0``: as many retries as answers).
         decrease: Factor applied to the pace on a failure (between 0 and 1).
         max_wait: The longest a retry waits for its turn, in seconds (> 0).
         clock: Monotonic seconds; injectable for tests.
@@ -94,6 +98,7 @@ class AdaptiveRetryBudget(RetryBudget):
         "increase",
         "max_wait",
         "min_rate",
+        "share",
     )
 
     def __init__(
@@ -103,6 +108,7 @@ class AdaptiveRetryBudget(RetryBudget):
         increase: float = 0.5,
         decrease: float = 0.5,
         max_wait: float = 10.0,
+        share: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(min_retries_per_second=0, clock=clock)
@@ -110,6 +116,7 @@ class AdaptiveRetryBudget(RetryBudget):
         self.increase = _number("increase", increase, 0.0)
         self.decrease = _number("decrease", decrease, 0.0, 1.0)
         self.max_wait = _number("max_wait", max_wait, 0.0)
+        self.share = _number("share", share, 0.0)
         self._pace = self.min_rate
         self._allowance = 1.0
         self._paced_at = self._last_cut = self._second = clock()
@@ -121,7 +128,7 @@ class AdaptiveRetryBudget(RetryBudget):
         return self._pace
 
     def record_success(self) -> None:
-        """Raise the pace by ``increase`` (up to the answers per second): the upstream answered."""
+        """Raise the pace by ``increase``, up to ``share`` of the answers per second."""
         with self._lock:
             now = self._clock()
             self._refill(now)
@@ -131,7 +138,7 @@ class AdaptiveRetryBudget(RetryBudget):
                 self._answers = 0
                 self._second = now
             self._answers += 1
-            ceiling = max(self._answers, self._answers_before)
+            ceiling = self.share * max(self._answers, self._answers_before)
             self._pace = max(self.min_rate, min(self._pace + self.increase, ceiling))
 
     def record_failure(self) -> None:
@@ -177,7 +184,8 @@ class AdaptiveRetryBudget(RetryBudget):
     def __repr__(self) -> str:
         return (
             f"AdaptiveRetryBudget(min_rate={self.min_rate!r}, increase={self.increase!r}, "
-            f"decrease={self.decrease!r}, max_wait={self.max_wait!r}, pace={self._pace!r})"
+            f"decrease={self.decrease!r}, max_wait={self.max_wait!r}, share={self.share!r}, "
+            f"pace={self._pace!r})"
         )
 
 

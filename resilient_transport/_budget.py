@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,12 @@ class RetryBudget:
     So that a client with little traffic still gets its retries, a floor allows
     ``min_retries_per_second`` retries each second even when the bucket is
     low (a separate reserve, refilled continuously, holding at most one
-    second's worth and at least one retry).
+    second's worth). A floor below one retry a second is a chance: asked for
+    a retry while it holds a fraction of one, the reserve spends that
+    fraction and allows the retry with that probability. So a fleet of N
+    clients given ``min_retries_per_second=F / N`` each retries about F
+    times a second between them, and bursts about F retries at once, however
+    large N grows (a whole retry per client would burst N).
 
     Share one budget between every transport that talks to the same service:
 
@@ -51,6 +57,8 @@ class RetryBudget:
             gRPC's default is 0.1: ten successes pay for one failure.
         min_retries_per_second: The floor (>= 0); ``0`` turns it off.
         clock: Monotonic seconds; injectable for tests.
+        random: Returns a float in ``[0, 1)``, for a floor below one retry a
+            second; injectable for tests.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -61,6 +69,7 @@ class RetryBudget:
         "_clock",
         "_last_refill",
         "_lock",
+        "_random",
         "_reserve",
         "_reserve_cap",
         "_tokens",
@@ -76,6 +85,7 @@ class RetryBudget:
         *,
         min_retries_per_second: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = random.random,
     ) -> None:
         self.max_tokens = _positive("max_tokens", max_tokens)
         self.token_ratio = _positive("token_ratio", token_ratio)
@@ -87,13 +97,14 @@ class RetryBudget:
         self.min_retries_per_second = _positive(
             "min_retries_per_second", min_retries_per_second, allow_zero=True
         )
-        if not callable(clock):
-            raise TypeError(f"clock must be callable, got {clock!r}")
+        for name, value in (("clock", clock), ("random", random)):
+            if not callable(value):
+                raise TypeError(f"{name} must be callable, got {value!r}")
         self._clock = clock
+        self._random = random
         self._tokens = self.max_tokens
-        self._reserve_cap = (
-            max(1.0, self.min_retries_per_second) if min_retries_per_second else 0.0
-        )
+        # One second's worth, starting full (below one retry: a chance, see acquire_retry).
+        self._reserve_cap = self.min_retries_per_second
         self._reserve = self._reserve_cap
         self._last_refill = clock()
         self._lock = threading.Lock()
@@ -128,6 +139,12 @@ class RetryBudget:
                 if self._reserve >= 1.0:
                     self._reserve -= 1.0
                     return True
+                if self._reserve_cap < 1.0 and self._reserve > 0.0:
+                    # A floor below one retry a second: the ask spends the
+                    # fraction held and goes ahead with that probability, so
+                    # the retries it allows average the floor's rate.
+                    chance, self._reserve = self._reserve, 0.0
+                    return self._random() < chance
             return False
 
     def __repr__(self) -> str:

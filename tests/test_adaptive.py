@@ -32,6 +32,8 @@ from ._support import URL
         ("decrease", 1.5),
         ("max_wait", 0),
         ("max_wait", math.inf),
+        ("share", 0.0),
+        ("share", math.nan),
     ],
 )
 def test_a_bad_value_is_refused_naming_it(name: str, value: float) -> None:
@@ -40,7 +42,7 @@ def test_a_bad_value_is_refused_naming_it(name: str, value: float) -> None:
 
 
 @pytest.mark.parametrize("value", ["1", None, True])
-@pytest.mark.parametrize("name", ["min_rate", "increase", "decrease", "max_wait"])
+@pytest.mark.parametrize("name", ["min_rate", "increase", "decrease", "max_wait", "share"])
 def test_a_bad_type_is_refused_naming_it(name: str, value: object) -> None:
     with pytest.raises(TypeError, match=rf"^{name} must be a number, got {value!r}$"):
         AdaptiveRetryBudget(**{name: value})  # type: ignore[arg-type]
@@ -54,13 +56,16 @@ def test_it_is_a_budget_that_never_refuses() -> None:
         budget.record_failure()
         assert budget.acquire_retry()
     assert repr(budget) == (
-        "AdaptiveRetryBudget(min_rate=1.0, increase=0.5, decrease=0.5, max_wait=10.0, pace=1.0)"
+        "AdaptiveRetryBudget(min_rate=1.0, increase=0.5, decrease=0.5, max_wait=10.0, "
+        "share=0.2, pace=1.0)"
     )
 
 
 def test_answers_raise_the_pace_up_to_the_answers_per_second() -> None:
+    # share=1.0 (as many retries as answers) keeps the arithmetic whole; the
+    # default share is the next test's.
     clock = FakeClock()
-    budget = AdaptiveRetryBudget(min_rate=0.5, increase=1.0, clock=clock)
+    budget = AdaptiveRetryBudget(min_rate=0.5, increase=1.0, share=1.0, clock=clock)
     assert budget.pace == 0.5
     for _ in range(5):
         budget.record_success()
@@ -76,9 +81,26 @@ def test_answers_raise_the_pace_up_to_the_answers_per_second() -> None:
     assert budget.pace == 1.0
 
 
+def test_by_default_the_pace_is_at_most_a_fifth_of_the_answers_per_second() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=1.0, clock=clock)
+    for _ in range(10):
+        budget.record_success()
+    assert budget.pace == 2.0  # 20 % of 10 answers, not 10
+    for _ in range(290):
+        budget.record_success()
+    assert budget.pace == pytest.approx(60.0)  # 20 % of 300
+    clock.advance(1.0)  # a new second: the last one's 300 still count
+    budget.record_success()
+    assert budget.pace == pytest.approx(60.0)
+    clock.advance(2.5)  # a silence: what came before no longer counts
+    budget.record_success()
+    assert budget.pace == 1.0  # 20 % of one answer is below the floor
+
+
 def test_failures_cut_the_pace_once_per_window_and_not_below_the_floor() -> None:
     clock = FakeClock()
-    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, decrease=0.5, clock=clock)
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, decrease=0.5, share=1.0, clock=clock)
     for _ in range(40):
         budget.record_success()
     assert budget.pace == 40.0

@@ -4,7 +4,8 @@ The arithmetic, for a bucket of ``max_tokens`` that starts full, with no
 success in between: the k-th failure leaves ``max_tokens - k`` tokens, and a
 retry is allowed while that is above half, so a burst gets
 ``ceil(max_tokens / 2) - 1`` retries from the bucket; the floor's reserve,
-with a clock that does not move, adds ``floor(max(1, min_retries_per_second))``.
+with a clock that does not move, adds ``floor(min_retries_per_second)`` for a
+floor of one retry a second or more. A floor below that is a chance per ask.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ pytestmark = pytest.mark.anyio
 def burst_bound(budget: RetryBudget) -> int:
     """Retries a budget allows to a burst of failures, with a frozen clock."""
     from_bucket = math.ceil(budget.max_tokens / 2) - 1
-    from_floor = math.floor(max(1.0, budget.min_retries_per_second))
-    return from_bucket + (from_floor if budget.min_retries_per_second else 0)
+    return from_bucket + math.floor(budget.min_retries_per_second)
 
 
 def retries_allowed(budget: RetryBudget, failures: int) -> int:
@@ -137,6 +137,82 @@ def test_the_reserve_is_not_touched_while_the_bucket_allows_retries() -> None:
     assert retries_allowed(budget, 1000) == 5  # the reserve is still whole
 
 
+class Draws:
+    """An injected ``random``: returns the values given, in turn, and counts the calls."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = list(values)
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return self.values.pop(0)
+
+
+def test_a_floor_below_one_a_second_is_a_chance_spent_by_each_ask() -> None:
+    clock = FakeClock(50.0)
+    draws = Draws(0.24, 0.25, 0.0)
+    budget = RetryBudget(max_tokens=2, min_retries_per_second=0.25, clock=clock, random=draws)
+    budget.record_failure()  # the bucket's 1 token is not above half: the floor decides
+    assert budget.acquire_retry() is True  # it starts full: a 0.25 chance, drawn 0.24
+    assert budget.acquire_retry() is False  # spent: nothing left to draw for
+    clock.advance(1.0)
+    assert budget.acquire_retry() is False  # 0.25 again, drawn 0.25: not below it
+    clock.advance(10.0)
+    assert budget.acquire_retry() is True  # one second's worth at most: 0.25, drawn 0.0
+    assert draws.calls == 3
+    budget.record_success()
+    budget.record_success()  # 1.2 tokens: above half, the floor is not asked
+    assert budget.acquire_retry() is True
+    assert draws.calls == 3
+
+
+def test_a_floor_of_one_a_second_or_more_draws_nothing() -> None:
+    clock = FakeClock(50.0)
+    draws = Draws()
+    budget = RetryBudget(max_tokens=2, min_retries_per_second=1, clock=clock, random=draws)
+    budget.record_failure()
+    assert budget.acquire_retry() is True
+    clock.advance(0.5)
+    assert budget.acquire_retry() is False  # half a retry is none, not a chance
+    assert draws.calls == 0
+
+
+def test_a_fractional_floor_allows_its_rate_on_average() -> None:
+    import random
+
+    clock = FakeClock(50.0)
+    budget = RetryBudget(
+        max_tokens=2,
+        min_retries_per_second=0.25,
+        clock=clock,
+        random=random.Random(7).random,
+    )
+    budget.record_failure()
+    allowed = 0
+    for _ in range(4000):  # 400 s, an ask every 100 ms: 100 retries expected
+        clock.advance(0.1)
+        allowed += budget.acquire_retry()
+    assert 75 <= allowed <= 125
+
+
+@pytest.mark.parametrize("clients", [100, 1000, 10_000])
+def test_a_fleet_with_the_floor_split_between_its_clients_bursts_the_floor_not_its_size(
+    clients: int,
+) -> None:
+    """The reason for the chance: N clients of F / N each burst about F retries, not N."""
+    import random
+
+    draw = random.Random(clients).random
+    clock = FakeClock(50.0)
+    fleet = [
+        RetryBudget(max_tokens=2, min_retries_per_second=100 / clients, clock=clock, random=draw)
+        for _ in range(clients)
+    ]
+    burst = sum(retries_allowed(budget, 3) for budget in fleet)  # every client fails 3 times
+    assert 60 <= burst <= 140 if clients > 100 else burst == 100
+
+
 def test_a_zero_floor_turns_it_off() -> None:
     budget = RetryBudget(max_tokens=10, min_retries_per_second=0, clock=FakeClock(50.0))
     assert retries_allowed(budget, 1000) == 4 == burst_bound(budget)
@@ -153,6 +229,7 @@ def test_a_zero_floor_turns_it_off() -> None:
         ({"min_retries_per_second": -1}, ValueError, "min_retries_per_second must be a finite"),
         ({"min_retries_per_second": "1"}, TypeError, "min_retries_per_second must be a number"),
         ({"clock": 5}, TypeError, "clock must be callable, got 5"),
+        ({"random": 5}, TypeError, "random must be callable, got 5"),
     ],
 )
 def test_invalid_budget_settings_are_refused_naming_them(
