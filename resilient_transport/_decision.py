@@ -64,6 +64,9 @@ class GiveUpReason(str, enum.Enum):
     [`CircuitOpenError`][resilient_transport.CircuitOpenError]), or the next
     one would be, after the backoff sleep."""
 
+    # The hash of the value, which the member equals (as EventType's).
+    __hash__ = str.__hash__
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
@@ -103,11 +106,6 @@ class RetryPolicy:
         self._budget = budget
         self._cancelled = cancelled
         self._breaker = breaker
-
-    def answered(self) -> None:
-        """Book an attempt that answered with a status that is not retried."""
-        if self._budget is not None:
-            self._budget.record_success()
 
     def decide(
         self,

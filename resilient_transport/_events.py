@@ -16,7 +16,7 @@ from ._classify import TIMEOUT_ERRORS
 from ._context import RequestContext, no_metadata
 from ._decision import GiveUpReason
 from ._records import trusted
-from ._redact import safe_url
+from ._redact import event_url
 from ._stack import httpx
 
 __all__ = ["AsyncEvent", "Emitter", "EventType", "terminal_event_type"]
@@ -39,6 +39,11 @@ class EventType(str, enum.Enum):
     """Terminal: the request was cancelled, during an attempt or a backoff sleep."""
     HEDGE = "hedge"
     """A hedge was sent: one more attempt of a hedged request, the others still running."""
+
+    # The hash of the value, which the member equals (``EventType.SUCCESS ==
+    # "success"``), computed in C; Enum's own hashes the name in Python, on
+    # every dict lookup of every event.
+    __hash__ = str.__hash__
 
     @property
     def is_terminal(self) -> bool:
@@ -166,19 +171,20 @@ class Emitter:
         if stream is None:
             return
         try:
+            # AsyncEvent's fields in order, positional: no keywords to match.
             event = _RECORD.build(
-                event_type=event_type,
-                context=context,
-                timestamp=time.time(),
-                data=_NO_DATA,
-                error=error,
-                method=request.method,
-                url=safe_url(request.url),
-                attempts=attempts,
-                elapsed=self._clock() - start,
-                status_code=status_code,
-                delay=delay,
-                reason=reason,
+                event_type,
+                context,
+                time.time(),  # timestamp
+                _NO_DATA,  # data
+                error,
+                request.method,
+                event_url(request.url),
+                attempts,
+                self._clock() - start,  # elapsed
+                status_code,
+                delay,
+                reason,
             )
             stream.send_nowait(event)
         except anyio.WouldBlock:

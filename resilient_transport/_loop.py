@@ -106,7 +106,9 @@ class RetryCore:
         self, request: httpx.Request, ctx: RequestContext, response: httpx.Response, start: float
     ) -> httpx.Response:
         """Book an answer with a status that is not retried; it leaves with its context."""
-        self.policy.answered()
+        budget = self.budget
+        if budget is not None:
+            budget.record_success()
         response.extensions["retry"] = ctx
         emitter = self.emitter
         if emitter.active:

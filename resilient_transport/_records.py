@@ -29,7 +29,8 @@ _KEEP: Any = object()  # "not changed" in a generated replace()
 class Trusted(Generic[T]):
     """The trusted constructors of one frozen, slotted dataclass."""
 
-    #: ``build(*, field=value, ...)``: a record with every field given.
+    #: ``build(field, ...)`` or ``build(field=value, ...)``: a record with every
+    #: field given (in the class's field order, when positional).
     build: Callable[..., T]
     #: ``replace(record, /, *, field=value, ...)``: a copy with the fields given changed.
     replace: Callable[..., T]
@@ -78,7 +79,7 @@ def trusted(cls: type[T]) -> Trusted[T]:
     }
     if twin is not None:
         start, finish = (
-            "    record = _new(_twin)",
+            "    record = _twin()",  # cheaper than object.__new__(_twin): no __init__
             ["    record.__class__ = _cls", "    return record"],
         )
         store = "    record.{0} = {1}"
@@ -89,7 +90,9 @@ def trusted(cls: type[T]) -> Trusted[T]:
             namespace[f"_set_{name}"] = getattr(cls, name).__set__
         start, finish = "    record = _new(_cls)", ["    return record"]
         store = "    _set_{0}(record, {1})"
-    build_lines = [f"def build(*, {', '.join(names)}):", start]
+    # Positional or keyword: a hot caller passes the fields in order (no
+    # keyword to match), every other caller names them.
+    build_lines = [f"def build({', '.join(names)}):", start]
     build_lines += [store.format(name, name) for name in names]
     build_lines += finish
     keep_all = ", ".join(f"{name}=_KEEP" for name in names)

@@ -19,6 +19,7 @@ __all__ = [
     "REDACTED",
     "redact_url",
     "redacted_query_keys",
+    "event_url",
     "safe_url",
     "set_redacted_query_keys",
 ]
@@ -116,6 +117,7 @@ def set_redacted_query_keys(keys: Iterable[str]) -> frozenset[str]:
             raise ValueError(f"keys must not contain an empty string, got {name!r}")
     previous = _keys[0]
     _keys = (names, frozenset(name.casefold() for name in names))
+    _event_urls.clear()  # made under the keys before
     return previous
 
 
@@ -163,6 +165,29 @@ def safe_url(url: httpx.URL, credentials: str = "") -> str:
     if "@" in text or "?" in text:
         return _redact(text, credentials)
     return text
+
+
+# The text of the URLs events carried last, by the parsed form of the URL
+# (httpx's, a tuple of its parts): making the text costs several thousand
+# instructions per event, finding it a tuple hash. Bounded: emptied when full.
+_event_urls: dict[object, str] = {}
+_EVENT_URLS_MAX = 256
+
+
+def event_url(url: httpx.URL) -> str:
+    """``safe_url(url)``, remembered for the next request to the same URL: an event's URL."""
+    key = getattr(url, "_uri_reference", None)
+    try:
+        return _event_urls[key]
+    except KeyError:
+        text = safe_url(url)
+        if key is not None:
+            if len(_event_urls) >= _EVENT_URLS_MAX:
+                _event_urls.clear()
+            _event_urls[key] = text
+        return text
+    except TypeError:  # pragma: no cover - a URL parsed into something unhashable
+        return safe_url(url)
 
 
 def _redact(text: str, credentials: str) -> str:

@@ -54,21 +54,25 @@ class RequestResult:
     @classmethod
     def from_event(cls, event: AsyncEvent) -> RequestResult:
         """Build the result of a request from its terminal event."""
-        fields: dict[str, Any] = {
-            "request_id": event.context.request_id,
-            "attempts": event.attempts,
-            "total_time": event.elapsed,
-            "outcome": event.event_type,
-            "status_code": event.status_code,
-            "error": _detached(event.error),
-            "reason": event.reason,
-            "method": event.method,
-            "url": event.url,
-        }
-        if cls is not RequestResult:  # a subclass may have an __init__ of its own
-            return cls(**fields)
-        # The monitor builds one per request: from trusted values (see _records).
-        return _RECORD.build(**fields)
+        error = event.error
+        if error is not None:
+            error = _detached(error)
+        values: tuple[Any, ...] = (  # the fields, in order
+            event.context.request_id,
+            event.attempts,
+            event.elapsed,
+            event.event_type,
+            event.status_code,
+            error,
+            event.reason,
+            event.method,
+            event.url,
+        )
+        if cls is RequestResult:
+            # The monitor builds one per request: from trusted values (see _records).
+            return _RECORD.build(*values)
+        # A subclass may have an __init__ of its own, fields in another order.
+        return cls(**dict(zip(_FIELDS, values, strict=True)))
 
 
 def _detached(error: BaseException | None) -> BaseException | None:
@@ -95,3 +99,4 @@ def _detached(error: BaseException | None) -> BaseException | None:
 
 
 _RECORD = trusted(RequestResult)
+_FIELDS = tuple(field.name for field in dataclasses.fields(RequestResult))

@@ -328,3 +328,13 @@ async def test_aclose_of_the_body_tracker_closes_the_wrapped_stream() -> None:
     assert not tracked.started
     await tracked.aclose()
     assert closed == [True]
+
+
+@pytest.mark.parametrize("member", [*EventType, *GiveUpReason])
+def test_a_member_hashes_as_its_value_which_it_equals(member: EventType | GiveUpReason) -> None:
+    # Enum hashes the name (in Python, per dict lookup); a str enum member
+    # equals its value, so it hashes as its value: both find each other.
+    assert member == member.value
+    assert hash(member) == hash(member.value)
+    assert {member.value: "found"}[member] == "found"
+    assert {member: "found"}[member.value] == "found"

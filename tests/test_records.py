@@ -6,10 +6,12 @@ import dataclasses
 import pickle
 from typing import Any
 
+import httpx
 import pytest
 
-from resilient_transport import RequestContext
+from resilient_transport import AsyncEvent, EventType, RequestContext, RequestResult
 from resilient_transport._context import RECORD
+from resilient_transport._events import Emitter
 from resilient_transport._records import Trusted, trusted
 
 
@@ -38,6 +40,58 @@ def test_a_built_record_is_exactly_the_class_equal_frozen_and_picklable(cls: typ
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(record, names[0], 2)
     assert pickle.loads(pickle.dumps(record)) == record
+
+
+@pytest.mark.parametrize("cls", [Point, Child], ids=["own-slots", "slots-in-a-base"])
+def test_build_takes_the_fields_in_order_as_well_as_by_name(cls: type) -> None:
+    names = [field.name for field in dataclasses.fields(cls)]
+    values = list(range(10, 10 + len(names)))
+    by_position: object = trusted(cls).build(*values)
+    assert type(by_position) is cls
+    by_name = trusted(cls).build(**dict(zip(names, values, strict=True)))
+    assert by_position == cls(*values) == by_name
+    assert [getattr(by_position, name) for name in names] == values
+
+
+def test_the_hot_callers_pass_the_fields_in_their_order() -> None:
+    """The event and the result are built positionally: a field moved would be caught here."""
+    context = RequestContext(request_id="r")
+    error = ValueError("boom")
+    sent: list[AsyncEvent] = []
+
+    class Sink:
+        def send_nowait(self, item: AsyncEvent) -> None:
+            sent.append(item)
+
+        async def aclose(self) -> None: ...
+
+    request = httpx.Request("PUT", "http://127.0.0.1:8000/p")
+    Emitter(Sink(), lambda: 5.0).emit(
+        EventType.ERROR, context, request, 3.0, attempts=2, error=error, status_code=None
+    )
+    (event,) = sent
+    assert (event.event_type, event.context, event.method, event.url) == (
+        EventType.ERROR,
+        context,
+        "PUT",
+        "http://127.0.0.1:8000/p",
+    )
+    assert (event.attempts, event.elapsed, event.error, event.status_code) == (2, 2.0, error, None)
+    assert (event.delay, event.reason, dict(event.data)) == (None, None, {})
+    result = RequestResult.from_event(event)
+    assert (result.request_id, result.attempts, result.total_time, result.outcome) == (
+        "r",
+        2,
+        2.0,
+        EventType.ERROR,
+    )
+    assert (result.status_code, result.reason, result.method, result.url) == (
+        None,
+        None,
+        "PUT",
+        "http://127.0.0.1:8000/p",
+    )
+    assert type(result.error) is ValueError and result.error.args == ("boom",)
 
 
 @pytest.mark.parametrize("cls", [Point, Child], ids=["own-slots", "slots-in-a-base"])
