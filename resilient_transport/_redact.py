@@ -17,9 +17,9 @@ from ._stack import httpx, of_every_stack
 __all__ = [
     "DEFAULT_REDACTED_QUERY_KEYS",
     "REDACTED",
+    "event_url",
     "redact_url",
     "redacted_query_keys",
-    "event_url",
     "safe_url",
     "set_redacted_query_keys",
 ]
@@ -168,23 +168,28 @@ def safe_url(url: httpx.URL, credentials: str = "") -> str:
 
 
 # The text of the URLs events carried last, by the parsed form of the URL
-# (httpx's, a tuple of its parts): making the text costs several thousand
-# instructions per event, finding it a tuple hash. Bounded: emptied when full.
+# (httpx's, a tuple of its parts) and the redacted keys it was made under:
+# making the text costs several thousand instructions per event, finding it
+# a tuple hash. Bounded: emptied when full, and when the keys change.
 _event_urls: dict[object, str] = {}
 _EVENT_URLS_MAX = 256
 
 
 def event_url(url: httpx.URL) -> str:
     """``safe_url(url)``, remembered for the next request to the same URL: an event's URL."""
-    key = getattr(url, "_uri_reference", None)
+    parsed = getattr(url, "_uri_reference", None)
+    if parsed is None:
+        return safe_url(url)
+    # The keys in the key: a text made while another thread changes them is
+    # never found under the new ones.
+    key = (parsed, _keys)
     try:
         return _event_urls[key]
     except KeyError:
         text = safe_url(url)
-        if key is not None:
-            if len(_event_urls) >= _EVENT_URLS_MAX:
-                _event_urls.clear()
-            _event_urls[key] = text
+        if len(_event_urls) >= _EVENT_URLS_MAX:
+            _event_urls.clear()
+        _event_urls[key] = text
         return text
     except TypeError:  # pragma: no cover - a URL parsed into something unhashable
         return safe_url(url)

@@ -69,3 +69,13 @@ def test_the_remembered_event_urls_are_bounded() -> None:
     for n in range(_EVENT_URLS_MAX * 3):
         assert event_url(httpx.URL(f"http://127.0.0.1:8000/{n}")) == f"http://127.0.0.1:8000/{n}"
         assert len(_event_urls) <= _EVENT_URLS_MAX
+
+
+def test_an_event_url_of_a_url_without_httpx_parts_is_made_each_time() -> None:
+    from resilient_transport._redact import event_url
+
+    class Unparsed:  # a URL type of some other httpx version: its text only
+        def __str__(self) -> str:
+            return "http://u:p@127.0.0.1:8000/x?token=t"
+
+    assert event_url(Unparsed()) == "http://127.0.0.1:8000/x?token=REDACTED"  # type: ignore[arg-type]
