@@ -49,12 +49,13 @@ def test_new_redacted_keys_forget_the_event_urls_made_under_the_old_ones() -> No
     import httpx
 
     from resilient_transport import DEFAULT_REDACTED_QUERY_KEYS, set_redacted_query_keys
-    from resilient_transport._redact import event_url
+    from resilient_transport._redact import _event_urls, event_url
 
     url = httpx.URL("http://127.0.0.1:8000/x?session_id=s")
     assert event_url(url) == "http://127.0.0.1:8000/x?session_id=s"
     previous = set_redacted_query_keys(DEFAULT_REDACTED_QUERY_KEYS | {"session_id"})
     try:
+        assert not _event_urls  # what was made under the old keys is let go
         assert event_url(url) == "http://127.0.0.1:8000/x?session_id=REDACTED"
     finally:
         set_redacted_query_keys(previous)
