@@ -70,6 +70,12 @@ def test_the_remembered_event_urls_are_bounded() -> None:
     for n in range(_EVENT_URLS_MAX * 3):
         assert event_url(httpx.URL(f"http://127.0.0.1:8000/{n}")) == f"http://127.0.0.1:8000/{n}"
         assert len(_event_urls) <= _EVENT_URLS_MAX
+    # Full, it stays full: the oldest entry makes room for each new one (its
+    # memory stays level), and the newest are the ones kept.
+    assert len(_event_urls) == _EVENT_URLS_MAX
+    newest = set(_event_urls.values())
+    assert f"http://127.0.0.1:8000/{_EVENT_URLS_MAX * 3 - 1}" in newest
+    assert f"http://127.0.0.1:8000/{_EVENT_URLS_MAX * 2 - 1}" not in newest
 
 
 def test_an_event_url_of_a_url_without_httpx_parts_is_made_each_time() -> None:
