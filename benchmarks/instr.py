@@ -78,7 +78,7 @@ async def run(name: str, n: int) -> float:
         return time.perf_counter() - started
 
 
-def valgrind(name: str, n: int, scale: float, seed: int = 0, tool: str = "callgrind") -> str:
+def valgrind(name: str, n: int, scale: float, seed: int = 0) -> str:
     """Run ``name`` under valgrind; its stderr (the count) and stdout (the time).
 
     ``seed`` is the run's ``PYTHONHASHSEED``: the hash seed lays out dicts
@@ -88,8 +88,8 @@ def valgrind(name: str, n: int, scale: float, seed: int = 0, tool: str = "callgr
     done = subprocess.run(
         [
             "valgrind",
-            f"--tool={tool}",
-            *(["--callgrind-out-file=/dev/null"] if tool == "callgrind" else []),
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
             sys.executable,
             __file__,
             "--run",
