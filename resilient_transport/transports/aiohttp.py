@@ -8,7 +8,8 @@ keeps everything else httpx: the client, its API, its response objects, and
 the retry layer on top:
 
 ```python
-from resilient_transport._stack import AsyncBaseTransport, httpx, of_every_stack, stack_of
+import httpx
+
 from resilient_transport import RetryingAsyncTransport
 from resilient_transport.transports.aiohttp import AiohttpTransport
 
