@@ -9,9 +9,11 @@ from typing import Any
 
 from ._budget import RetryBudget
 
-__all__ = ["AdaptiveRetryBudget", "paced"]
+__all__ = ["AdaptiveRetryBudget", "Pause", "paced"]
 
 Sleep = Callable[[float], Awaitable[Any]]
+# pause(backoff seconds, the request's deadline or None, when it started)
+Pause = Callable[[float, "float | None", float], Awaitable[None]]
 
 # The longest one look at the pace sleeps: a waiting retry notices within
 # this long that the pace went up.
@@ -21,6 +23,11 @@ _POLL = 0.5
 _ROUNDING = 1e-6
 # Decreases closer together than this count as one (one congestion event).
 _WINDOW = 0.1
+# Seconds without a failure after which the upstream counts as recovered:
+# the pace then doubles every second (slow start) instead of keeping to the share.
+_CALM = 1.0
+# In calm, the pace may reach this many times the answers per second.
+_CALM_CEILING = 2.0
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
@@ -47,16 +54,23 @@ class AdaptiveRetryBudget(RetryBudget):
       pace by ``increase``, up to ``share`` of the answers of the last second
       (20 % by default: retries add at most a fifth to what the upstream
       serves, the share Envoy's retry budget, Finagle's and the AWS SDKs'
-      allow); every failure a retry could
-      fix cuts it by the factor ``decrease`` (at most once per 100 ms: a
-      burst of failures is one congestion signal), never below ``min_rate``.
-    - A retry waits at most ``max_wait`` seconds for its turn, then goes
-      ahead: pacing bounds a request's delay, it never drops the request.
+      allow); every failure a retry could fix cuts it by the factor
+      ``decrease`` (at most once per 100 ms: a burst of failures is one
+      congestion signal), never below ``min_rate``.
+    - After a whole second without a failure, the upstream has shown that it
+      serves what it is sent: the pace doubles every second (TCP's slow
+      start), up to twice the answers per second, so that the retries kept
+      waiting drain while there is room, the retries' own answers counting.
+      The next failure brings back the share.
+    - A retry waits at most ``max_wait`` seconds for its turn, and at most
+      half the time its request's deadline leaves, then goes ahead: pacing
+      bounds a request's delay, it never drops the request.
 
     So when the upstream fails, retries slow to ``min_rate`` (a trickle of
     probes) without spending the requests' attempts; when it recovers, the
     pace grows with the answers it gives, and the waiting retries reach it
-    as a ramp instead of a herd.
+    as a ramp instead of a herd: a fifth of the answers in the first second,
+    then doubling.
 
     It delays load, it does not shed it: in an overload that sustains itself
     (clients time out, their retries keep the queue long), the retries
@@ -67,16 +81,16 @@ class AdaptiveRetryBudget(RetryBudget):
     The waiting happens in [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]'s
     sleep before a retry; a synchronous `RetryingTransport` uses this budget
     without waiting (every retry allowed). Share one between the transports
-    that call the same service, like any budget. A request's deadline is
-    checked against its backoff, not its turn: a retry that waited past the
-    deadline ends with `DeadlineExceeded`.
+    that call the same service, like any budget.
 
     Args:
         min_rate: The slowest pace, in retries per second (> 0); for a fleet
             of N clients sharing nothing, the fleet's probe rate divided by N.
-        increase: Retries per second the pace gains per answer (> 0).
-        share: The most the pace may be, as a share of the answers per
-            second (> 0; ``1.0``: as many retries as answers).
+        increase: Retries per second the pace gains per answer within a
+            second of a failure (> 0).
+        share: The most the pace may be within a second of a failure, as a
+            share of the answers per second (> 0; ``1.0``: as many retries
+            as answers).
         decrease: Factor applied to the pace on a failure (between 0 and 1).
         max_wait: The longest a retry waits for its turn, in seconds (> 0).
         clock: Monotonic seconds; injectable for tests.
@@ -90,6 +104,8 @@ class AdaptiveRetryBudget(RetryBudget):
         "_allowance",
         "_answers",
         "_answers_before",
+        "_failed_at",
+        "_grown_at",
         "_last_cut",
         "_pace",
         "_paced_at",
@@ -119,7 +135,8 @@ class AdaptiveRetryBudget(RetryBudget):
         self.share = _number("share", share, 0.0)
         self._pace = self.min_rate
         self._allowance = 1.0
-        self._paced_at = self._last_cut = self._second = clock()
+        self._paced_at = self._last_cut = self._second = self._grown_at = clock()
+        self._failed_at = -math.inf
         self._answers = self._answers_before = 0
 
     @property
@@ -128,7 +145,13 @@ class AdaptiveRetryBudget(RetryBudget):
         return self._pace
 
     def record_success(self) -> None:
-        """Raise the pace by ``increase``, up to ``share`` of the answers per second."""
+        """Raise the pace: to ``share`` of the answers per second after a failure, further in calm.
+
+        Within a second of a failure, each answer adds ``increase``, up to
+        ``share`` of the answers per second. After a whole second without
+        one, the pace doubles every second (TCP's slow start), up to twice
+        the answers per second (or ``share`` of them, if more).
+        """
         with self._lock:
             now = self._clock()
             self._refill(now)
@@ -138,14 +161,23 @@ class AdaptiveRetryBudget(RetryBudget):
                 self._answers = 0
                 self._second = now
             self._answers += 1
-            ceiling = self.share * max(self._answers, self._answers_before)
-            self._pace = max(self.min_rate, min(self._pace + self.increase, ceiling))
+            answered = max(self._answers, self._answers_before)
+            if now - self._failed_at >= _CALM:
+                # At most one doubling per answer: a long silence is not a licence.
+                pace = self._pace * 2.0 ** min(1.0, now - self._grown_at)
+                ceiling = max(_CALM_CEILING, self.share) * answered
+            else:
+                pace = self._pace + self.increase
+                ceiling = self.share * answered
+            self._grown_at = now
+            self._pace = max(self.min_rate, min(pace, ceiling))
 
     def record_failure(self) -> None:
         """Cut the pace by ``decrease`` (once per 100 ms at most), not below ``min_rate``."""
         with self._lock:
             now = self._clock()
             self._refill(now)
+            self._failed_at = now
             if now - self._last_cut >= _WINDOW:
                 self._last_cut = now
                 self._pace = max(self.min_rate, self._pace * self.decrease)
@@ -169,11 +201,16 @@ class AdaptiveRetryBudget(RetryBudget):
                 return 0.0
             return min(_POLL, (1.0 - self._allowance) / self._pace)
 
-    async def wait_turn(self, sleep: Sleep) -> None:
-        """Wait until a retry may go out at the current pace (``max_wait`` at most)."""
+    async def wait_turn(self, sleep: Sleep, limit: float | None = None) -> None:
+        """Wait until a retry may go out at the current pace.
+
+        At most ``max_wait`` seconds, and at most ``limit`` when given (the
+        transport passes half the time a request's deadline leaves it).
+        """
         started = self._clock()
+        longest = self.max_wait if limit is None else min(self.max_wait, limit)
         while (wait := self._take()) > 0.0:
-            left = self.max_wait - (self._clock() - started)
+            left = longest - (self._clock() - started)
             if left <= 0.0:
                 return
             before = self._clock()
@@ -189,13 +226,26 @@ class AdaptiveRetryBudget(RetryBudget):
         )
 
 
-def paced(budget: RetryBudget | None, sleep: Sleep) -> Sleep:
-    """``sleep``, then the turn ``budget`` gives when it is an `AdaptiveRetryBudget`."""
+def paced(budget: RetryBudget | None, sleep: Sleep, clock: Callable[[], float]) -> Pause:
+    """The pause before a retry: ``sleep`` the backoff, then wait for ``budget``'s turn.
+
+    The returned ``pause(seconds, deadline, start)`` waits for a turn only
+    when ``budget`` is an `AdaptiveRetryBudget`, and then for at most half
+    the time the request's ``deadline`` (seconds from ``start``, on
+    ``clock``) leaves after the backoff: the attempt keeps the other half.
+    """
     if not isinstance(budget, AdaptiveRetryBudget):
-        return sleep
 
-    async def sleep_then_wait_turn(seconds: float) -> None:
+        async def backoff(seconds: float, deadline: float | None, start: float) -> None:
+            await sleep(seconds)
+
+        return backoff
+
+    async def backoff_then_turn(seconds: float, deadline: float | None, start: float) -> None:
         await sleep(seconds)
-        await budget.wait_turn(sleep)
+        if deadline is None:
+            await budget.wait_turn(sleep)
+        else:
+            await budget.wait_turn(sleep, (deadline - (clock() - start)) / 2)
 
-    return sleep_then_wait_turn
+    return backoff_then_turn

@@ -135,7 +135,7 @@ class RetryingAsyncTransport(AsyncBaseTransport):
         )
         inner, self._own = inner_transport(transport, "AsyncHTTPTransport")
         self._transport: httpx.AsyncBaseTransport = inner
-        self._sleep = paced(budget, sleep)  # an AdaptiveRetryBudget's turns
+        self._pause = paced(budget, sleep, clock)  # the backoff, and an AdaptiveRetryBudget's turn
         self._breaker = breaker
 
     # -- public state ---------------------------------------------------------
@@ -260,7 +260,7 @@ class RetryingAsyncTransport(AsyncBaseTransport):
                     if delay >= 0.0:
                         if retried is not None:
                             await drain(retried)
-                        await self._sleep(delay)
+                        await self._pause(delay, ctx.deadline, start)
                     in_attempt = True
                     if direct:
                         outcome = await inner.handle_async_request(request)

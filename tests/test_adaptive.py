@@ -61,57 +61,102 @@ def test_it_is_a_budget_that_never_refuses() -> None:
     )
 
 
-def test_answers_raise_the_pace_up_to_the_answers_per_second() -> None:
+def test_after_a_failure_answers_raise_the_pace_up_to_the_answers_per_second() -> None:
     # share=1.0 (as many retries as answers) keeps the arithmetic whole; the
-    # default share is the next test's.
+    # default share is the next test's. Every step stays within a second of
+    # a failure: calm (a whole second without one) has rules of its own.
     clock = FakeClock()
     budget = AdaptiveRetryBudget(min_rate=0.5, increase=1.0, share=1.0, clock=clock)
+    budget.record_failure()
     assert budget.pace == 0.5
     for _ in range(5):
         budget.record_success()
     assert budget.pace == 5.0  # capped by 5 answers in this second, not 5.5
-    clock.advance(1.0)  # a new second: the last one's 5 answers still count
+    clock.advance(0.9)
+    budget.record_failure()  # halves the pace
+    assert budget.pace == 2.5
+    clock.advance(0.1)  # a new second: the last one's 5 answers still count
     budget.record_success()
-    assert budget.pace == 5.0
+    assert budget.pace == 3.5  # not capped by this second's one answer
     for _ in range(5):
         budget.record_success()
     assert budget.pace == 6.0  # 6 answers in this second
-    clock.advance(2.5)  # a silence: what came before no longer counts
-    budget.record_success()
-    assert budget.pace == 1.0
 
 
-def test_by_default_the_pace_is_at_most_a_fifth_of_the_answers_per_second() -> None:
+def test_after_a_failure_the_pace_is_at_most_a_fifth_of_the_answers_per_second() -> None:
     clock = FakeClock()
     budget = AdaptiveRetryBudget(min_rate=1.0, increase=1.0, clock=clock)
+    budget.record_failure()
     for _ in range(10):
         budget.record_success()
     assert budget.pace == 2.0  # 20 % of 10 answers, not 10
     for _ in range(290):
         budget.record_success()
     assert budget.pace == pytest.approx(60.0)  # 20 % of 300
-    clock.advance(1.0)  # a new second: the last one's 300 still count
-    budget.record_success()
+    clock.advance(0.99)
+    budget.record_failure()  # cuts the pace: 30
+    clock.advance(0.01)  # a new second: the last one's 300 still count
+    for _ in range(30):
+        budget.record_success()
     assert budget.pace == pytest.approx(60.0)
     clock.advance(2.5)  # a silence: what came before no longer counts
+    budget.record_failure()
+    assert budget.pace == 30.0
+    clock.advance(0.1)
     budget.record_success()
     assert budget.pace == 1.0  # 20 % of one answer is below the floor
 
 
-def test_failures_cut_the_pace_once_per_window_and_not_below_the_floor() -> None:
+def test_in_calm_the_pace_doubles_every_second_up_to_twice_the_answers() -> None:
     clock = FakeClock()
-    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, decrease=0.5, share=1.0, clock=clock)
-    for _ in range(40):
-        budget.record_success()
-    assert budget.pace == 40.0
-    clock.advance(0.1)
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=0.5, clock=clock)
     budget.record_failure()
-    budget.record_failure()  # the same congestion event
-    assert budget.pace == 20.0
-    for _ in range(10):
-        clock.advance(0.1)
-        budget.record_failure()
-    assert budget.pace == 1.0
+    for _ in range(300):
+        budget.record_success()
+    assert budget.pace == pytest.approx(60.0)  # a fifth of 300: not calm yet
+    clock.advance(1.0)  # a whole second since the failure: calm
+    budget.record_success()
+    assert budget.pace == pytest.approx(120.0)  # doubled: a second since the last rise
+    clock.advance(0.5)
+    budget.record_success()
+    assert budget.pace == pytest.approx(120.0 * 2**0.5)  # half a second: x1.41
+    clock.advance(0.1)
+    budget.record_failure()  # the share is back, the pace halved
+    assert budget.pace == pytest.approx(60.0 * 2**0.5)
+    budget.record_success()
+    assert budget.pace == pytest.approx(0.2 * 300)  # held to a fifth of the last second's 300
+    clock.advance(1.0)  # calm again, but the upstream answered 3 in the last second
+    budget.record_success()
+    assert budget.pace == 6.0  # twice those 3, not double the pace
+
+
+def test_in_calm_the_pace_has_no_additive_increase_and_survives_long_silences() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, clock=clock)
+    budget.record_success()
+    assert budget.pace == 1.0  # no failure yet: calm, but no time to double in
+    for _ in range(3):
+        clock.advance(0.5)
+        budget.record_success()
+    assert budget.pace == pytest.approx(2.0**1.5)  # x1.41 per half second, no +10
+    clock.advance(3600.0)  # an hour without a word: at most one doubling
+    budget.record_success()
+    assert budget.pace == 2.0  # and twice the one answer since
+
+
+@pytest.mark.parametrize(("share", "ceiling"), [(0.2, 2.0), (1.0, 2.0), (3.0, 3.0)])
+def test_in_calm_the_ceiling_is_twice_the_answers_or_the_share_if_more(
+    share: float, ceiling: float
+) -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, share=share, clock=clock)
+    budget.record_failure()
+    for _ in range(300):
+        budget.record_success()
+    assert budget.pace > 10.0
+    clock.advance(2.5)  # calm, and only the one answer below counts
+    budget.record_success()
+    assert budget.pace == ceiling
 
 
 @pytest.mark.anyio
@@ -154,14 +199,29 @@ async def test_a_sleep_that_does_not_move_the_clock_ends_the_wait() -> None:
 @pytest.mark.anyio
 async def test_paced_adds_the_turn_to_the_sleep_of_an_adaptive_budget_only() -> None:
     sleep = RecordingSleep()
-    assert paced(None, sleep) is sleep
-    assert paced(RetryBudget(), sleep) is sleep
+    for budget in (None, RetryBudget()):
+        await paced(budget, sleep, lambda: 0.0)(1.5, 0.1, 0.0)  # no turn, whatever the deadline
+    assert sleep.delays == [1.5, 1.5]
     clock = FakeClock()
-    wrapped = paced(AdaptiveRetryBudget(min_rate=4.0, clock=clock), clock.sleep)
-    await wrapped(1.0)  # the backoff; the budget's turn in hand
-    await wrapped(1.0)  # the backoff (1 s: a turn accrued at 4/s)
-    await wrapped(0.0)
+    wrapped = paced(AdaptiveRetryBudget(min_rate=4.0, clock=clock), clock.sleep, clock)
+    await wrapped(1.0, None, 0.0)  # the backoff; the budget's turn in hand
+    await wrapped(1.0, None, 0.0)  # the backoff (1 s: a turn accrued at 4/s)
+    await wrapped(0.0, None, 0.0)
     assert clock.delays == [1.0, 1.0, 0.0, 0.25]  # 0.25 s: a turn at 4/s
+
+
+@pytest.mark.anyio
+async def test_a_turn_is_waited_for_at_most_half_the_time_the_deadline_leaves() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.01, clock=clock)
+    wrapped = paced(budget, clock.sleep, clock)
+    await wrapped(0.0, 10.0, 0.0)  # the turn in hand
+    clock.advance(5.0)
+    await wrapped(1.0, 10.0, 0.0)  # 6 s gone after the backoff: 4 s left, 2 s of turn
+    assert clock.delays == [0.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    assert clock.now == pytest.approx(8.0)
+    await wrapped(0.0, 8.0, 0.0)  # the deadline has passed: no wait for a turn
+    assert clock.now == pytest.approx(8.0)
 
 
 @pytest.mark.anyio
@@ -185,7 +245,9 @@ async def test_the_transport_paces_retries_and_serves_every_request(anyio_backen
     # looking again every 0.5 s: the first turn is in hand; the second
     # accrues from 0.1 s to 1.1 s; the third from 1.1 s to 2.1 s.
     assert clock.delays == pytest.approx([0.1, 0.2, 0.5, 0.3, 0.4, 0.5, 0.1])
-    assert budget.pace == 1.0
+    # The answer came a whole second after the last failure (1.1 s, 2.1 s):
+    # calm, so the pace doubled, to twice that one answer.
+    assert budget.pace == 2.0
 
 
 def test_a_synchronous_transport_makes_every_retry_without_waiting() -> None:
@@ -203,3 +265,31 @@ def test_a_synchronous_transport_makes_every_retry_without_waiting() -> None:
     with httpx.Client(transport=transport) as client:
         assert client.get(URL).status_code == 200
     assert clock.delays == pytest.approx([0.1, 0.2, 0.4])  # the backoffs alone
+
+
+@pytest.mark.anyio
+async def test_a_retry_waits_for_its_turn_half_the_time_its_deadline_leaves(
+    anyio_backend: str,
+) -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.01, clock=clock)  # a turn every 100 s
+    await budget.wait_turn(clock.sleep)  # the turn in hand is gone
+    inner = FlakyTransport(failures=1)
+    transport = RetryingAsyncTransport(
+        inner,
+        max_retries=1,
+        base_delay=0.1,
+        jitter=0.0,
+        deadline=3.0,
+        budget=budget,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(URL)
+    # Served: the backoff (0.1 s), then half of the 2.9 s left for the turn
+    # (looked at every 0.5 s), and the attempt inside the deadline; with
+    # max_wait (10 s) alone the deadline would have passed first.
+    assert response.status_code == 200 and inner.calls == 2
+    assert clock.delays == pytest.approx([0.1, 0.5, 0.5, 0.45])
+    assert clock.now == pytest.approx(1.55)

@@ -13,8 +13,9 @@ most (backoff 0.5 s doubling, cap 8 s) and retries 503 and ConnectError
 Per contender: the share of requests that got a 200, the attempts per
 request (every attempt the client started, refused ones included), and the
 requests the server received in the first second after the recovery,
-relative to the no-retry contender's in the same round. Medians of
-``--rounds``; the plot of requests per 100 ms goes to ``docs/img/``.
+relative to the no-retry contender's in the same round, and when the last
+request ended, in seconds after the recovery. Medians of ``--rounds``;
+the plot of requests per 100 ms goes to ``docs/img/``.
 """
 
 from __future__ import annotations
@@ -238,13 +239,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upstream.close()
     print()
     head = " | ".join(
-        f"{m}: ok % | load per request | first 1 s after recovery"
+        f"{m}: ok % | load per request | first 1 s after recovery | all done after"
         if i == 0
-        else f"{m}: ok % | load | first 1 s after"
+        else f"{m}: ok % | load | first 1 s after | all done after"
         for i, m in enumerate(modes)
     )
     print(f"| contender | {head} |")
-    print("|---" + "|---:" * (3 * len(modes)) + "|")
+    print("|---" + "|---:" * (4 * len(modes)) + "|")
     summary: dict[str, Any] = {}
     for name in names:
         cells = []
@@ -256,13 +257,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 run["after"] / max(1, ref["after"])
                 for run, ref in zip(runs, figures[mode]["none"], strict=True)
             ]
-            cells.append(f"{ok:.1f} | {load:.2f} | {median(after):.2f}")
-            summary.setdefault(name, {})[mode] = {"ok_percent": ok, "load": load, "after": after}
+            # The last request's end, in seconds after the recovery.
+            done = median([run["last"] - BEFORE - args.outage_seconds for run in runs])
+            cells.append(f"{ok:.1f} | {load:.2f} | {median(after):.2f} | {done:.1f} s")
+            summary.setdefault(name, {})[mode] = {
+                "ok_percent": ok,
+                "load": load,
+                "after": after,
+                "done": done,
+            }
         print(f"| {DESCRIPTIONS[name]} | {' | '.join(cells)} |")
     print(
         f"\nMedians of {args.rounds} round(s). Load: attempts the client started (refused "
         "connections included) per request. First 1 s after recovery: requests the server "
-        "received in that second, divided by the no-retry contender's in the same round."
+        "received in that second, divided by the no-retry contender's in the same round. All "
+        "done after: when the last request ended, in seconds after the recovery (the load "
+        "goes on for 1 s after it)."
     )
     for mode in modes:
         path = plot(mode, {n: figures[mode][n][-1] for n in names}, args)
