@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ._budget import RetryBudget
 
-__all__ = ["AdaptiveRetryBudget", "Pause", "paced"]
+__all__ = ["AdaptiveRetryBudget", "Pause", "SyncPause", "paced", "paced_sync"]
 
 Sleep = Callable[[float], Awaitable[Any]]
+SyncSleep = Callable[[float], Any]
 # pause(backoff seconds, the request's deadline or None, when it started)
 Pause = Callable[[float, "float | None", float], Awaitable[None]]
+SyncPause = Callable[[float, "float | None", float], Any]
 
 # The longest one look at the pace sleeps: a waiting retry notices within
 # this long that the pace went up.
 _POLL = 0.5
-# A turn is granted this close to a whole one: a wait computed to end exactly
-# at the turn must not leave a rounding error to wait for.
+# A turn is granted this close to a whole one, and a wait ends this close to
+# its limit: a wait computed to end exactly there must not leave a rounding
+# error to wait for.
 _ROUNDING = 1e-6
 # Decreases closer together than this count as one (one congestion event).
 _WINDOW = 0.1
@@ -78,10 +81,12 @@ class AdaptiveRetryBudget(RetryBudget):
     refuses retries is what ends it (the fleet simulation of the benchmarks
     page shows both).
 
-    The waiting happens in [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport]'s
-    sleep before a retry; a synchronous `RetryingTransport` uses this budget
-    without waiting (every retry allowed). Share one between the transports
-    that call the same service, like any budget.
+    The waiting happens in the sleep before a retry, in
+    [`RetryingAsyncTransport`][resilient_transport.RetryingAsyncTransport] and in
+    [`RetryingTransport`][resilient_transport.RetryingTransport] alike (which
+    blocks its thread for it). Share one between the transports that call
+    the same service, like any budget, across tasks and threads. A hedge does
+    not wait for a turn (a hedge that waited would not be one).
 
     Args:
         min_rate: The slowest pace, in retries per second (> 0); for a fleet
@@ -201,22 +206,32 @@ class AdaptiveRetryBudget(RetryBudget):
                 return 0.0
             return min(_POLL, (1.0 - self._allowance) / self._pace)
 
+    def _turn_waits(self, limit: float | None) -> Iterator[float]:
+        """The sleeps of a wait for a turn (``max_wait`` at most, and ``limit``)."""
+        started = self._clock()
+        longest = self.max_wait if limit is None else min(self.max_wait, limit)
+        while (wait := self._take()) > 0.0:
+            left = longest - (self._clock() - started)
+            if left <= _ROUNDING:  # not a rounding error's worth of sleep
+                return
+            before = self._clock()
+            yield min(wait, left)
+            if self._clock() - before < min(wait, left) / 2:
+                return  # time does not move (an instant sleep): nothing to pace against
+
     async def wait_turn(self, sleep: Sleep, limit: float | None = None) -> None:
         """Wait until a retry may go out at the current pace.
 
         At most ``max_wait`` seconds, and at most ``limit`` when given (the
         transport passes half the time a request's deadline leaves it).
         """
-        started = self._clock()
-        longest = self.max_wait if limit is None else min(self.max_wait, limit)
-        while (wait := self._take()) > 0.0:
-            left = longest - (self._clock() - started)
-            if left <= 0.0:
-                return
-            before = self._clock()
-            await sleep(min(wait, left))
-            if self._clock() - before < min(wait, left) / 2:
-                return  # time does not move (an instant sleep): nothing to pace against
+        for seconds in self._turn_waits(limit):
+            await sleep(seconds)
+
+    def wait_turn_sync(self, sleep: SyncSleep, limit: float | None = None) -> None:
+        """`wait_turn`, blocking: for `RetryingTransport`, with a synchronous ``sleep``."""
+        for seconds in self._turn_waits(limit):
+            sleep(seconds)
 
     def __repr__(self) -> str:
         return (
@@ -243,9 +258,25 @@ def paced(budget: RetryBudget | None, sleep: Sleep, clock: Callable[[], float]) 
 
     async def backoff_then_turn(seconds: float, deadline: float | None, start: float) -> None:
         await sleep(seconds)
-        if deadline is None:
-            await budget.wait_turn(sleep)
-        else:
-            await budget.wait_turn(sleep, (deadline - (clock() - start)) / 2)
+        await budget.wait_turn(sleep, _turn_limit(deadline, start, clock))
 
     return backoff_then_turn
+
+
+def paced_sync(
+    budget: RetryBudget | None, sleep: SyncSleep, clock: Callable[[], float]
+) -> SyncPause:
+    """`paced`, blocking: for `RetryingTransport`."""
+    if not isinstance(budget, AdaptiveRetryBudget):
+        return lambda seconds, deadline, start: sleep(seconds)
+
+    def backoff_then_turn(seconds: float, deadline: float | None, start: float) -> None:
+        sleep(seconds)
+        budget.wait_turn_sync(sleep, _turn_limit(deadline, start, clock))
+
+    return backoff_then_turn
+
+
+def _turn_limit(deadline: float | None, start: float, clock: Callable[[], float]) -> float | None:
+    """Half the time ``deadline`` (seconds from ``start``) leaves; ``None``: no deadline."""
+    return None if deadline is None else (deadline - (clock() - start)) / 2

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Any
 
+from ._adaptive import paced_sync
 from ._attempt import SyncTrackedStream, drain_sync, send_before_deadline
 from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
@@ -135,7 +136,7 @@ class RetryingTransport(BaseTransport):
         # An inner transport made here must match each request's stack.
         inner, self._own = inner_transport(transport, "HTTPTransport")
         self._transport: httpx.BaseTransport = inner
-        self._sleep = sleep
+        self._pause = paced_sync(budget, sleep, clock)  # the backoff, and an adaptive turn
         self._breaker = breaker
 
     # -- public state ---------------------------------------------------------
@@ -260,7 +261,7 @@ class RetryingTransport(BaseTransport):
                     if delay >= 0.0:
                         if retried is not None:
                             drain_sync(retried)
-                        self._sleep(delay)
+                        self._pause(delay, ctx.deadline, start)
                     in_attempt = True
                     outcome = self._send(inner, request, ctx, start)
                 except BaseException as exc:  # decided on below, outside this block

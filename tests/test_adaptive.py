@@ -13,7 +13,7 @@ from resilient_transport import (
     RetryingAsyncTransport,
     RetryingTransport,
 )
-from resilient_transport._adaptive import paced
+from resilient_transport._adaptive import paced, paced_sync
 from resilient_transport.testing import FakeClock, FlakyTransport, RecordingSleep
 
 from ._support import URL
@@ -250,21 +250,59 @@ async def test_the_transport_paces_retries_and_serves_every_request(anyio_backen
     assert budget.pace == 2.0
 
 
-def test_a_synchronous_transport_makes_every_retry_without_waiting() -> None:
+def test_a_synchronous_transport_paces_retries_as_the_async_one() -> None:
     clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, clock=clock)
     inner = FlakyTransport(failures=3)
     transport = RetryingTransport(
         inner,
         max_retries=3,
         base_delay=0.1,
         jitter=0.0,
-        budget=AdaptiveRetryBudget(min_rate=0.01, clock=clock),
+        budget=budget,
         clock=clock,
         sleep=clock.sync_sleep,
     )
     with httpx.Client(transport=transport) as client:
         assert client.get(URL).status_code == 200
-    assert clock.delays == pytest.approx([0.1, 0.2, 0.4])  # the backoffs alone
+    assert inner.calls == 4
+    # The async transport's test above, blocking: the same backoffs and turns.
+    assert clock.delays == pytest.approx([0.1, 0.2, 0.5, 0.3, 0.4, 0.5, 0.1])
+    assert budget.pace == 2.0
+
+
+def test_a_synchronous_retry_waits_for_its_turn_half_the_time_its_deadline_leaves() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.01, clock=clock)
+    budget.wait_turn_sync(clock.sync_sleep)  # the turn in hand is gone
+    inner = FlakyTransport(failures=1)
+    transport = RetryingTransport(
+        inner,
+        max_retries=1,
+        base_delay=0.1,
+        jitter=0.0,
+        deadline=3.0,
+        budget=budget,
+        clock=clock,
+        sleep=clock.sync_sleep,
+    )
+    with httpx.Client(transport=transport) as client:
+        assert client.get(URL).status_code == 200
+    assert inner.calls == 2
+    assert clock.delays == pytest.approx([0.1, 0.5, 0.5, 0.45])
+
+
+def test_paced_sync_adds_the_turn_to_the_sleep_of_an_adaptive_budget_only() -> None:
+    sleep = RecordingSleep()
+    for budget in (None, RetryBudget()):
+        paced_sync(budget, sleep.sync, lambda: 0.0)(1.5, 0.1, 0.0)
+    assert sleep.delays == [1.5, 1.5]
+    clock = FakeClock()
+    wrapped = paced_sync(AdaptiveRetryBudget(min_rate=4.0, clock=clock), clock.sync_sleep, clock)
+    wrapped(0.0, None, 0.0)  # the turn in hand
+    wrapped(0.0, None, 0.0)
+    wrapped(0.0, 0.1, clock.now)  # half of the deadline's 0.1 s left: 0.05 s of turn at most
+    assert clock.delays == [0.0, 0.0, 0.25, 0.0, 0.05]
 
 
 @pytest.mark.anyio
