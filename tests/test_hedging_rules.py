@@ -220,6 +220,10 @@ async def test_the_metrics_integrations_count_hedges_apart_from_requests() -> No
         {"method": "GET", "server_address": "service.test", "outcome": "success", "reason": ""},
     )
     assert total == 3
+    hedges = registry.get_sample_value(
+        "resilient_transport_hedges_total", {"method": "GET", "server_address": "service.test"}
+    )
+    assert hedges == 3
 
 
 async def test_the_command_line_describes_a_hedge() -> None:

@@ -137,7 +137,13 @@ class DefaultRegistry:
 
 
 def _collectors(metrics: PrometheusMetrics) -> tuple[Any, ...]:
-    return (metrics.retries, metrics.give_ups, metrics.requests, metrics.retry_delay)
+    return (
+        metrics.retries,
+        metrics.give_ups,
+        metrics.requests,
+        metrics.retry_delay,
+        metrics.hedges,
+    )
 
 
 @pytest.fixture

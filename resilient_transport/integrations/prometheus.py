@@ -1,4 +1,4 @@
-"""Prometheus: counters for retries and outcomes, and a retry-delay histogram.
+"""Prometheus: counters for retries, hedges and outcomes, and a retry-delay histogram.
 
 One line plugs it into a monitor or a resilient client:
 
@@ -18,12 +18,14 @@ The metrics (``namespace`` defaults to ``resilient_transport``):
   labels ``method``, ``server_address``, ``outcome``, ``reason``.
 - ``resilient_transport_retry_delay_seconds``: histogram of the backoff slept
   before each retry; labels ``method``, ``server_address``.
+- ``resilient_transport_hedges_total``: counter, one per hedge sent (a
+  [`HEDGE`][EventType.HEDGE] event; the hedged request itself counts once
+  in ``requests_total``); labels ``method``, ``server_address``.
 
 ``error_type`` is the exception's class (``httpx.ConnectError``) or the
 retried status (``503``); ``outcome`` is ``success``, ``error``,
 ``timeout`` or ``cancelled``; ``reason`` says why a retry was refused
 (``exhausted``, ``deadline``, ``budget``, ...) and is empty when none was.
-A [`HEDGE`][EventType.HEDGE] event (a hedge sent) is not counted here.
 ``method`` is ``_OTHER`` for a method outside RFC 9110 and PATCH, so that
 label stays small; ``server_address`` can be turned off for clients that
 talk to very many hosts.
@@ -88,12 +90,13 @@ class _Collectors:
     give_ups: Counter
     requests: Counter
     retry_delay: Histogram
+    hedges: Counter
     server_label: bool
     buckets: tuple[float, ...]
 
     @property
     def all(self) -> tuple[Any, ...]:
-        return (self.retries, self.give_ups, self.requests, self.retry_delay)
+        return (self.retries, self.give_ups, self.requests, self.retry_delay, self.hedges)
 
 
 # registry -> namespace -> its collectors. prometheus_client refuses a second
@@ -189,6 +192,13 @@ def _create(
             registry=None,
             buckets=buckets,
         ),
+        hedges=prometheus.Counter(
+            "hedges",
+            "Hedges sent: attempts started before the one in flight had failed.",
+            where,
+            namespace=namespace,
+            registry=None,
+        ),
         server_label=server_label,
         buckets=buckets,
     )
@@ -211,7 +221,7 @@ def _register(registry: CollectorRegistry, collectors: _Collectors, namespace: s
 
 
 class PrometheusMetrics:
-    """A monitor callback that counts retries and outcomes and observes retry delays.
+    """A monitor callback that counts retries, hedges and outcomes and observes retry delays.
 
     Create as many as you need: every [`PrometheusMetrics`][] of one registry
     and namespace shares the same collectors (created by the first), so the
@@ -252,6 +262,7 @@ class PrometheusMetrics:
         self.give_ups = collectors.give_ups
         self.requests = collectors.requests
         self.retry_delay = collectors.retry_delay
+        self.hedges = collectors.hedges
 
     def __call__(self, event: AsyncEvent) -> None:
         """Record ``event``."""
@@ -262,6 +273,7 @@ class PrometheusMetrics:
             self.retry_delay.labels(*where).observe(event.delay or 0.0)
             return
         if event.event_type is EventType.HEDGE:
+            self.hedges.labels(*where).inc()
             return
         reason = "" if event.reason is None else event.reason.value
         if reason:
