@@ -41,6 +41,15 @@ def test_a_bad_value_is_refused_naming_it(name: str, value: float) -> None:
         AdaptiveRetryBudget(**{name: value})  # type: ignore[arg-type]
 
 
+def test_the_message_names_the_bounds() -> None:
+    with pytest.raises(ValueError, match=r"^min_rate must be a finite number > 0, got -1$"):
+        AdaptiveRetryBudget(min_rate=-1)
+    with pytest.raises(
+        ValueError, match=r"^decrease must be a finite number between 0 and 1 \(excluded\), got 1$"
+    ):
+        AdaptiveRetryBudget(decrease=1)
+
+
 @pytest.mark.parametrize("value", ["1", None, True])
 @pytest.mark.parametrize("name", ["min_rate", "increase", "decrease", "max_wait", "share"])
 def test_a_bad_type_is_refused_naming_it(name: str, value: object) -> None:
@@ -159,6 +168,66 @@ def test_in_calm_the_ceiling_is_twice_the_answers_or_the_share_if_more(
     assert budget.pace == ceiling
 
 
+def test_failures_cut_the_pace_once_per_window_and_not_below_the_floor() -> None:
+    # (Lost by mistake when the calm rule came in, and found again by a
+    # mutation run: the failure path had no test left.)
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, decrease=0.5, share=1.0, clock=clock)
+    budget.record_failure()  # at once: within the window that began at creation, no cut
+    for _ in range(40):
+        budget.record_success()
+    assert budget.pace == 40.0
+    clock.advance(0.1)
+    budget.record_failure()
+    budget.record_failure()  # the same congestion event
+    assert budget.pace == 20.0
+    clock.advance(0.1)  # exactly one window later: a new event
+    budget.record_failure()
+    assert budget.pace == 10.0
+    for _ in range(10):
+        clock.advance(0.1)
+        budget.record_failure()
+    assert budget.pace == 1.0
+
+
+def test_a_burst_of_turns_is_a_tenth_of_the_pace() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=10.0, share=1.0, clock=clock)
+    budget.record_failure()
+    for _ in range(44):
+        budget.record_success()
+    assert budget.pace == 44.0
+    clock.advance(0.5)  # 22 turns accrued; a burst holds 4.4
+    for _ in range(5):
+        budget.wait_turn_sync(clock.sync_sleep)
+    # Four turns in hand, then a wait for the fifth: 0.6 of a turn at 44/s.
+    assert clock.delays == [pytest.approx(0.6 / 44)]
+
+
+def test_a_silence_of_two_seconds_or_more_forgets_the_answers_before_it() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, increase=1.0, clock=clock)
+    budget.record_failure()
+    for _ in range(100):
+        budget.record_success()
+    assert budget.pace == pytest.approx(20.0)
+    clock.advance(1.5)
+    budget.record_failure()  # halves it, and keeps the share in force
+    clock.advance(0.5)  # exactly 2 s since that second began: its 100 answers are gone
+    budget.record_success()
+    assert budget.pace == 1.0  # a fifth of one answer: the floor
+
+
+def test_in_calm_a_pause_between_answers_doubles_the_pace_at_most_once() -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=1.0, clock=clock)
+    for _ in range(100):
+        budget.record_success()
+    clock.advance(1.5)  # calm, and the 100 answers still count: a ceiling of 200
+    budget.record_success()
+    assert budget.pace == 2.0  # doubled once, not 2 ** 1.5
+
+
 @pytest.mark.anyio
 async def test_a_retry_waits_its_turn_at_the_pace() -> None:
     clock = FakeClock()
@@ -190,10 +259,30 @@ async def test_a_turn_is_waited_for_at_most_max_wait() -> None:
 @pytest.mark.anyio
 async def test_a_sleep_that_does_not_move_the_clock_ends_the_wait() -> None:
     sleep = RecordingSleep()
-    budget = AdaptiveRetryBudget(min_rate=0.01, clock=lambda: 0.0)
+    budget = AdaptiveRetryBudget(min_rate=0.01, clock=lambda: 100.0)
     await budget.wait_turn(sleep)
     await budget.wait_turn(sleep)
     assert sleep.delays == [0.5]
+
+
+@pytest.mark.parametrize(("moved", "ends_at_once"), [(0.4, True), (0.5, False)])
+def test_a_sleep_that_moves_the_clock_less_than_half_ends_the_wait(
+    moved: float, ends_at_once: bool
+) -> None:
+    clock = FakeClock()
+    budget = AdaptiveRetryBudget(min_rate=0.5, clock=clock)  # a turn every 2 s
+    budget.wait_turn_sync(clock.sync_sleep)  # the turn in hand
+    delays: list[float] = []
+
+    def short_sleep(seconds: float) -> None:
+        delays.append(seconds)
+        clock.advance(seconds * moved)
+
+    budget.wait_turn_sync(short_sleep)
+    # 0.4 of the 0.5 s asked: time does not really move, the wait ends at
+    # once. Half of it counts as moving: the wait goes on towards the turn.
+    assert delays[0] == 0.5
+    assert (len(delays) == 1) is ends_at_once
 
 
 @pytest.mark.anyio
