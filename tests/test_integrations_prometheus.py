@@ -65,6 +65,7 @@ async def test_a_scripted_run_counts_retries_give_ups_and_outcomes() -> None:
     assert value(registry, give_ups, **post, reason="not_idempotent") == 1
     assert value(registry, give_ups, **WHERE, reason="") == 0
     assert value(registry, "resilient_transport_retry_delay_seconds_count", **WHERE) == 4
+    assert value(registry, "resilient_transport_retry_delay_seconds_sum", **WHERE) == 0.0
 
 
 async def test_the_retry_delay_histogram_observes_each_backoff() -> None:
@@ -243,6 +244,32 @@ def test_metrics_unregistered_by_hand_are_registered_anew(
     assert value(registry, name, **where, error_type="x") == 0  # a fresh counter
 
 
+def test_metrics_partly_unregistered_by_hand_fail_rather_than_count_nowhere() -> None:
+    registry = CollectorRegistry()
+    old = PrometheusMetrics(registry)
+    registry.unregister(old.hedges)  # the last of them: the others are still there
+    with pytest.raises(ValueError, match="already registered"):
+        PrometheusMetrics(registry)
+
+
+def test_the_exposition_explains_each_metric() -> None:
+    registry = CollectorRegistry()
+    PrometheusMetrics(registry)
+    lines = generate_latest(registry).decode().splitlines()
+    helps = [line for line in lines if line.startswith("# HELP")]
+    assert sorted(helps) == [
+        "# HELP resilient_transport_give_ups_total Requests that ended because a retry was "
+        "refused, by reason.",
+        "# HELP resilient_transport_hedges_total Hedges sent: attempts started before the one "
+        "in flight had failed.",
+        "# HELP resilient_transport_requests_total Requests finished, by outcome and by why a "
+        "retry was refused (if one was).",
+        "# HELP resilient_transport_retries_total Retries scheduled, by the error or status "
+        "that caused them.",
+        "# HELP resilient_transport_retry_delay_seconds Seconds slept before a retry.",
+    ]
+
+
 class EventMonitorStub:
     """Just what ``instrument`` needs of a monitor."""
 
@@ -256,8 +283,8 @@ class EventMonitorStub:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"server_label": False}, "server_label=True"),
-        ({"buckets": (1.0, 2.0)}, "other buckets"),
+        ({"server_label": False}, "server_label=True, got server_label=False: use the same"),
+        ({"buckets": (1.0, 2.0)}, "got buckets=(1.0, 2.0): use the same buckets for every"),
     ],
 )
 def test_other_options_for_the_same_names_fail_with_a_clear_message(
@@ -268,7 +295,7 @@ def test_other_options_for_the_same_names_fail_with_a_clear_message(
     with pytest.raises(ValueError, match="resilient_transport") as caught:
         PrometheusMetrics(registry, **options)
     assert message in str(caught.value)
-    assert "namespace" in str(caught.value)  # the way out
+    assert str(caught.value).endswith("registry, or another namespace")  # the way out
 
 
 def test_names_taken_by_someone_else_fail_with_a_clear_message() -> None:
@@ -276,7 +303,8 @@ def test_names_taken_by_someone_else_fail_with_a_clear_message() -> None:
     Counter("resilient_transport_requests", "not ours", registry=registry)
     with pytest.raises(ValueError, match="already registered") as caught:
         PrometheusMetrics(registry)
-    assert "namespace" in str(caught.value)
+    assert str(caught.value).startswith("the resilient_transport_* metric names are already")
+    assert "give resilient_transport another namespace" in str(caught.value)
     # Nothing half-registered was left behind: another namespace works.
     PrometheusMetrics(registry, namespace="mine")
     assert value(registry, "resilient_transport_retries_total") == 0
@@ -310,5 +338,6 @@ def test_without_prometheus_client_the_error_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    with pytest.raises(ImportError, match=r"pip install 'resilient-transport\[prometheus\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'resilient-transport\[prometheus\]'") as e:
         PrometheusMetrics(CollectorRegistry())
+    assert "resilient_transport.integrations.prometheus" in str(e.value)
