@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -40,6 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from instr import callgrind, instructions  # noqa: E402
 from measured import use_library  # noqa: E402
 
 use_library()  # the measured library (this checkout's, or $RT_BENCH_TREE) first on sys.path
@@ -113,20 +111,7 @@ async def _run(layer: str, url: str, n: int) -> None:
 
 
 def collected(layer: str, url: str, n: int, seed: int) -> int:
-    done = subprocess.run(
-        [
-            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable),
-            *(__file__, "--run", layer, url, str(n)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": str(seed)},
-    )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from valgrind:\n{done.stderr}")
-    return int(found.group(1))
+    return instructions(callgrind(__file__, ["--run", layer, url, str(n)], seed))
 
 
 def main() -> None:

@@ -78,8 +78,8 @@ async def run(name: str, n: int) -> float:
         return time.perf_counter() - started
 
 
-def valgrind(name: str, n: int, scale: float, seed: int = 0) -> str:
-    """Run ``name`` under valgrind; its stderr (the count) and stdout (the time).
+def callgrind(script: str, args: list[str], seed: int, env: dict[str, str] | None = None) -> str:
+    """Run ``python script *args`` under callgrind; its stderr (the count) and stdout.
 
     ``seed`` is the run's ``PYTHONHASHSEED``: the hash seed lays out dicts
     and sets, which moves a count by a few thousand instructions per request;
@@ -87,29 +87,32 @@ def valgrind(name: str, n: int, scale: float, seed: int = 0) -> str:
     """
     done = subprocess.run(
         [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            __file__,
-            "--run",
-            name,
-            str(n),
+            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+            *(sys.executable, script, *args),
         ],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, SCALE: repr(scale), "PYTHONHASHSEED": str(seed)},
+        env={**os.environ, **(env or {}), "PYTHONHASHSEED": str(seed)},
     )
     return done.stderr + done.stdout
 
 
-def collected(name: str, n: int, scale: float = 1.0, seed: int = 0) -> int:
-    output = valgrind(name, n, scale, seed)
+def instructions(output: str) -> int:
+    """The instruction count in callgrind's ``output``."""
     found = re.search(r"Collected : (\d+)", output)
     if found is None:
         raise RuntimeError(f"no instruction count from valgrind:\n{output}")
     return int(found.group(1))
+
+
+def valgrind(name: str, n: int, scale: float, seed: int = 0) -> str:
+    """Run contender ``name``'s ``n`` requests under callgrind (see `callgrind`)."""
+    return callgrind(__file__, ["--run", name, str(n)], seed, {SCALE: repr(scale)})
+
+
+def collected(name: str, n: int, scale: float = 1.0, seed: int = 0) -> int:
+    return instructions(valgrind(name, n, scale, seed))
 
 
 def slowdown(name: str) -> float:

@@ -214,9 +214,10 @@ class AdaptiveRetryBudget(RetryBudget):
             left = longest - (self._clock() - started)
             if left <= _ROUNDING:  # not a rounding error's worth of sleep
                 return
+            nap = min(wait, left)
             before = self._clock()
-            yield min(wait, left)
-            if self._clock() - before < min(wait, left) / 2:
+            yield nap
+            if self._clock() - before < nap / 2:
                 return  # time does not move (an instant sleep): nothing to pace against
 
     async def wait_turn(self, sleep: Sleep, limit: float | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,17 @@ from resilient_transport._adaptive import paced, paced_sync
 from resilient_transport.testing import FakeClock, FlakyTransport, RecordingSleep
 
 from ._support import URL
+
+
+def _paced_transports(
+    clock: FakeClock, budget: AdaptiveRetryBudget, inner: FlakyTransport, **settings: Any
+) -> tuple[RetryingAsyncTransport, RetryingTransport]:
+    """The async and the sync transport over ``inner``: backoff 0.1 s doubling, on ``clock``."""
+    common: dict[str, Any] = {"base_delay": 0.1, "jitter": 0.0, "budget": budget, "clock": clock}
+    return (
+        RetryingAsyncTransport(inner, sleep=clock.sleep, **common, **settings),
+        RetryingTransport(inner, sleep=clock.sync_sleep, **common, **settings),
+    )
 
 
 @pytest.mark.parametrize(
@@ -318,15 +330,7 @@ async def test_the_transport_paces_retries_and_serves_every_request(anyio_backen
     clock = FakeClock()
     budget = AdaptiveRetryBudget(min_rate=1.0, clock=clock)
     inner = FlakyTransport(failures=3)
-    transport = RetryingAsyncTransport(
-        inner,
-        max_retries=3,
-        base_delay=0.1,
-        jitter=0.0,
-        budget=budget,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    transport, _ = _paced_transports(clock, budget, inner, max_retries=3)
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(URL)
     assert response.status_code == 200 and inner.calls == 4
@@ -343,15 +347,7 @@ def test_a_synchronous_transport_paces_retries_as_the_async_one() -> None:
     clock = FakeClock()
     budget = AdaptiveRetryBudget(min_rate=1.0, clock=clock)
     inner = FlakyTransport(failures=3)
-    transport = RetryingTransport(
-        inner,
-        max_retries=3,
-        base_delay=0.1,
-        jitter=0.0,
-        budget=budget,
-        clock=clock,
-        sleep=clock.sync_sleep,
-    )
+    _, transport = _paced_transports(clock, budget, inner, max_retries=3)
     with httpx.Client(transport=transport) as client:
         assert client.get(URL).status_code == 200
     assert inner.calls == 4
@@ -365,16 +361,7 @@ def test_a_synchronous_retry_waits_for_its_turn_half_the_time_its_deadline_leave
     budget = AdaptiveRetryBudget(min_rate=0.01, clock=clock)
     budget.wait_turn_sync(clock.sync_sleep)  # the turn in hand is gone
     inner = FlakyTransport(failures=1)
-    transport = RetryingTransport(
-        inner,
-        max_retries=1,
-        base_delay=0.1,
-        jitter=0.0,
-        deadline=3.0,
-        budget=budget,
-        clock=clock,
-        sleep=clock.sync_sleep,
-    )
+    _, transport = _paced_transports(clock, budget, inner, max_retries=1, deadline=3.0)
     with httpx.Client(transport=transport) as client:
         assert client.get(URL).status_code == 200
     assert inner.calls == 2
@@ -402,16 +389,7 @@ async def test_a_retry_waits_for_its_turn_half_the_time_its_deadline_leaves(
     budget = AdaptiveRetryBudget(min_rate=0.01, clock=clock)  # a turn every 100 s
     await budget.wait_turn(clock.sleep)  # the turn in hand is gone
     inner = FlakyTransport(failures=1)
-    transport = RetryingAsyncTransport(
-        inner,
-        max_retries=1,
-        base_delay=0.1,
-        jitter=0.0,
-        deadline=3.0,
-        budget=budget,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    transport, _ = _paced_transports(clock, budget, inner, max_retries=1, deadline=3.0)
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(URL)
     # Served: the backoff (0.1 s), then half of the 2.9 s left for the turn

@@ -94,27 +94,24 @@ def _create(
     prometheus: ModuleType, namespace: str, server_label: bool, buckets: tuple[float, ...]
 ) -> Collectors:
     where = ("method", "server_address") if server_label else ("method",)
+
+    def counter(name: str, documentation: str, *labels: str) -> Counter:
+        return prometheus.Counter(  # type: ignore[no-any-return]
+            name, documentation, (*where, *labels), namespace=namespace, registry=None
+        )
+
     return Collectors(
-        retries=prometheus.Counter(
-            "retries",
-            "Retries scheduled, by the error or status that caused them.",
-            (*where, "error_type"),
-            namespace=namespace,
-            registry=None,
+        retries=counter(
+            "retries", "Retries scheduled, by the error or status that caused them.", "error_type"
         ),
-        give_ups=prometheus.Counter(
-            "give_ups",
-            "Requests that ended because a retry was refused, by reason.",
-            (*where, "reason"),
-            namespace=namespace,
-            registry=None,
+        give_ups=counter(
+            "give_ups", "Requests that ended because a retry was refused, by reason.", "reason"
         ),
-        requests=prometheus.Counter(
+        requests=counter(
             "requests",
             "Requests finished, by outcome and by why a retry was refused (if one was).",
-            (*where, "outcome", "reason"),
-            namespace=namespace,
-            registry=None,
+            "outcome",
+            "reason",
         ),
         retry_delay=prometheus.Histogram(
             "retry_delay_seconds",
@@ -124,12 +121,8 @@ def _create(
             registry=None,
             buckets=buckets,
         ),
-        hedges=prometheus.Counter(
-            "hedges",
-            "Hedges sent: attempts started before the one in flight had failed.",
-            where,
-            namespace=namespace,
-            registry=None,
+        hedges=counter(
+            "hedges", "Hedges sent: attempts started before the one in flight had failed."
         ),
         server_label=server_label,
         buckets=buckets,
